@@ -1,0 +1,198 @@
+package packetgen
+
+import (
+	"unicode/utf8"
+)
+
+// cursor walks a packet body. Every read is bounds-checked against the
+// remaining length, so a field that claims more bytes than are left is a
+// Malformed Packet, never an out-of-range read or an allocation.
+type cursor struct {
+	b   []byte
+	off int
+	v   Version
+	t   Type
+}
+
+func (c *cursor) left() int { return len(c.b) - c.off }
+
+// short reports a field that runs past the end of the packet.
+func (c *cursor) short(field string, need int) *Violation {
+	return violation(c.v, c.t, ruleProtocolViolation, "2.2.3", MalformedPacket,
+		"%s needs %d bytes at offset %d but the remaining length leaves %d", field, need, c.off, c.left())
+}
+
+func (c *cursor) byte1(field string) (byte, error) {
+	if c.left() < 1 {
+		return 0, c.short(field, 1)
+	}
+	x := c.b[c.off]
+	c.off++
+	return x, nil
+}
+
+func (c *cursor) uint16(field string) (uint16, error) {
+	if c.left() < 2 {
+		return 0, c.short(field, 2)
+	}
+	x := uint16(c.b[c.off])<<8 | uint16(c.b[c.off+1])
+	c.off += 2
+	return x, nil
+}
+
+func (c *cursor) uint32(field string) (uint32, error) {
+	if c.left() < 4 {
+		return 0, c.short(field, 4)
+	}
+	b := c.b[c.off:]
+	x := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	c.off += 4
+	return x, nil
+}
+
+func (c *cursor) varint(field string) (uint32, error) {
+	x, n, st := parseVarint(c.b[c.off:])
+	switch st {
+	case varintShort:
+		return 0, c.short(field, 1)
+	case varintTooLong:
+		return 0, violation(c.v, c.t, ruleProtocolViolation, "1.5.5", MalformedPacket,
+			"%s at offset %d is a variable byte integer longer than 4 bytes", field, c.off)
+	case varintNotMinim:
+		if c.v == V5 {
+			return 0, violation(c.v, c.t, rules{v5: "MQTT-1.5.5-1"}, "1.5.5", MalformedPacket,
+				"%s at offset %d uses %d bytes for the value %d, more than the minimum", field, c.off, n, x)
+		}
+	}
+	c.off += n
+	return x, nil
+}
+
+// binary reads a two-byte length and that many bytes, aliasing the input.
+func (c *cursor) binary(field string) ([]byte, error) {
+	n, err := c.uint16(field + " length")
+	if err != nil {
+		return nil, err
+	}
+	if c.left() < int(n) {
+		c.off -= 2
+		return nil, violation(c.v, c.t, ruleProtocolViolation, "1.5.6", MalformedPacket,
+			"%s at offset %d declares %d bytes but the remaining length leaves %d", field, c.off, n, c.left()-2)
+	}
+	x := c.b[c.off : c.off+int(n) : c.off+int(n)]
+	c.off += int(n)
+	return x, nil
+}
+
+// utf8Bytes reads a UTF-8 string field and checks it (MQTT-1.5.3-1/2 in
+// 3.1.1, MQTT-1.5.4-1/2 in 5.0) without allocating.
+func (c *cursor) utf8Bytes(field string) ([]byte, error) {
+	start := c.off
+	b, err := c.binary(field)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkUTF8(b, c.v, c.t, field, start+2); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// utf8 reads a UTF-8 string field as a Go string (a copy).
+func (c *cursor) utf8(field string) (string, error) {
+	b, err := c.utf8Bytes(field)
+	return string(b), err
+}
+
+var (
+	ruleUTF8Wellformed = rules{"MQTT-1.5.3-1", "MQTT-1.5.4-1"}
+	ruleUTF8Null       = rules{"MQTT-1.5.3-2", "MQTT-1.5.4-2"}
+)
+
+// checkUTF8 applies the rules every MQTT UTF-8 string obeys: well-formed
+// UTF-8 with no surrogate code points, and no U+0000. Go's decoder already
+// refuses encoded surrogates (ED A0 80 ..) and over-long forms.
+func checkUTF8(b []byte, v Version, t Type, field string, at int) *Violation {
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if c == 0 {
+				return violation(v, t, ruleUTF8Null, "1.5.3", MalformedPacket,
+					"%s contains U+0000 at byte %d", field, at+i)
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return violation(v, t, ruleUTF8Wellformed, "1.5.3", MalformedPacket,
+				"%s is not well-formed UTF-8 at byte %d (0x%02X)", field, at+i, c)
+		}
+		i += n
+	}
+	return nil
+}
+
+// rest returns what is left of the body, aliasing the input.
+func (c *cursor) rest() []byte {
+	x := c.b[c.off:len(c.b):len(c.b)]
+	c.off = len(c.b)
+	return x
+}
+
+// done rejects bytes left over after the last field (MQTT-2.2.3 makes the
+// remaining length the exact size of what follows).
+func (c *cursor) done() error {
+	if c.left() == 0 {
+		return nil
+	}
+	return violation(c.v, c.t, ruleProtocolViolation, "2.2.3", MalformedPacket,
+		"%d unexpected bytes after the last field at offset %d", c.left(), c.off)
+}
+
+func appendUint16(dst []byte, x uint16) []byte { return append(dst, byte(x>>8), byte(x)) }
+
+func appendUint32(dst []byte, x uint32) []byte {
+	return append(dst, byte(x>>24), byte(x>>16), byte(x>>8), byte(x))
+}
+
+// AppendString appends a two-byte length and s. It does not check s: the
+// caller decides whether the bytes are legal.
+func AppendString(dst []byte, s string) []byte {
+	dst = appendUint16(dst, uint16(len(s)))
+	return append(dst, s...)
+}
+
+// AppendBinary appends a two-byte length and b, unchecked like AppendString.
+func AppendBinary(dst []byte, b []byte) []byte {
+	dst = appendUint16(dst, uint16(len(b)))
+	return append(dst, b...)
+}
+
+// AppendUint16 appends x big-endian, for building bodies by hand.
+func AppendUint16(dst []byte, x uint16) []byte { return appendUint16(dst, x) }
+
+// AppendUint32 appends x big-endian, for building bodies by hand.
+func AppendUint32(dst []byte, x uint32) []byte { return appendUint32(dst, x) }
+
+// checkUTF8String is checkUTF8 for a Go string, without converting it.
+func checkUTF8String(s string, v Version, t Type, field string) *Violation {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c == 0 {
+				return violation(v, t, ruleUTF8Null, "1.5.3", MalformedPacket,
+					"%s contains U+0000 at byte %d", field, i)
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return violation(v, t, ruleUTF8Wellformed, "1.5.3", MalformedPacket,
+				"%s is not well-formed UTF-8 at byte %d (0x%02X)", field, i, c)
+		}
+		i += n
+	}
+	return nil
+}

@@ -1,0 +1,137 @@
+package topic
+
+import "strconv"
+
+// ValidateName checks a topic name as carried by PUBLISH or as a Will Topic
+// (section 4.7): at least one byte, at most 65,535 bytes, well-formed UTF-8,
+// no U+0000 and no wildcard character. v5 selects the statement IDs of MQTT
+// 5.0 instead of 3.1.1. The only error it returns is an *Error.
+//
+// The zero-length topic name that 5.0 allows together with a Topic Alias is
+// the codec's concern: resolve the alias first, then validate.
+func ValidateName[T Text](name T, v5 bool) error {
+	if e := checkLength(name, v5); e != nil {
+		return e
+	}
+	if e := scan(name, 0, v5, kindName); e != nil {
+		return e
+	}
+	return nil
+}
+
+// ValidateFilter checks a topic filter as carried by SUBSCRIBE or
+// UNSUBSCRIBE (section 4.7): the rules of ValidateName, except that '+' may
+// stand as a whole level and '#' as the whole last level. It does not treat
+// "$share/" specially: for a 5.0 shared subscription call ParseShared, which
+// checks the ShareName and then the filter after it.
+func ValidateFilter[T Text](filter T, v5 bool) error {
+	if e := checkLength(filter, v5); e != nil {
+		return e
+	}
+	if e := scan(filter, 0, v5, kindFilter); e != nil {
+		return e
+	}
+	return nil
+}
+
+// Levels returns the number of levels in a topic name or filter: one more
+// than the number of '/' separators, since adjacent, leading and trailing
+// separators delimit zero-length levels (4.7.1.1). The empty string is not a
+// topic and has 0 levels.
+func Levels[T Text](s T) int {
+	if len(s) == 0 {
+		return 0
+	}
+	n := 1
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			n++
+		}
+	}
+	return n
+}
+
+func checkLength[T Text](s T, v5 bool) *Error {
+	if len(s) == 0 {
+		return newError(ruleEmpty.id(v5), "a topic name or filter must be at least one character long") // MQTT-4.7.3-1
+	}
+	if len(s) > MaxLength {
+		return newError(ruleLength.id(v5), "topic is "+strconv.Itoa(len(s))+" bytes, more than 65535: "+quote(s)) // MQTT-4.7.3-3
+	}
+	return nil
+}
+
+// kind says which rules scan applies on top of the UTF-8 ones.
+type kind uint8
+
+const (
+	kindString kind = iota // any UTF-8 string: only section 1.5.3 / 1.5.4
+	kindName               // topic name: no wildcards at all
+	kindFilter             // topic filter: wildcards in their places
+)
+
+// Byte classes for scan, so the common case (an ordinary ASCII byte) costs
+// one table load and one branch.
+const (
+	classPlain   = iota // ASCII other than the three below
+	classSpecial        // U+0000, '+', '#'
+	classHigh           // first byte of a multi-byte sequence, or junk
+)
+
+var classes = func() (t [256]uint8) {
+	for i := 0x80; i < 256; i++ {
+		t[i] = classHigh
+	}
+	t[0], t['+'], t['#'] = classSpecial, classSpecial, classSpecial
+	return t
+}()
+
+// scan applies the UTF-8 rules, and for names and filters the section 4.7
+// rules, to s[from:], reporting the first offending byte. Offsets in the
+// Detail are from the start of s, so ParseShared can check the filter after
+// the ShareName and still point into the whole string.
+func scan[T Text](s T, from int, v5 bool, k kind) *Error {
+	for i := from; i < len(s); {
+		c := s[i]
+		switch classes[c] {
+		case classPlain:
+			i++
+			continue
+		case classHigh:
+			n := seqLen(s, i)
+			if n == 0 {
+				return utf8Error(s, i, v5) // MQTT-1.5.3-1 / MQTT-1.5.4-1
+			}
+			i += n
+			continue
+		}
+		at := atByte(s, i)
+		switch {
+		case c == 0 && k == kindString:
+			return newError(ruleUTF8Null.id(v5), "U+0000"+at) // MQTT-1.5.3-2 / MQTT-1.5.4-2
+		case c == 0:
+			// U+0000 breaks MQTT-1.5.3-2 too; 4.7.3 restates the rule for
+			// topics and is the more specific statement.
+			return newError(ruleNull.id(v5), "a topic must not contain U+0000, found"+at) // MQTT-4.7.3-2
+		case k == kindString:
+		case k == kindName:
+			return newError(ruleNameWildcard.id(v5), "a topic name must not contain the wildcard "+strconv.QuoteRune(rune(c))+", found"+at) // MQTT-4.7.1-1 / MQTT-4.7.0-1
+		case c == '#':
+			if i > from && s[i-1] != '/' {
+				return newError(ruleHash.id(v5), `"#" must be on its own or follow "/", found`+at) // MQTT-4.7.1-2 / MQTT-4.7.1-1
+			}
+			if i+1 != len(s) {
+				return newError(ruleHash.id(v5), `"#" must be the last character of the filter, found`+at) // MQTT-4.7.1-2 / MQTT-4.7.1-1
+			}
+		default: // '+'
+			if (i > from && s[i-1] != '/') || (i+1 < len(s) && s[i+1] != '/') {
+				return newError(rulePlus.id(v5), `"+" must occupy an entire level, found`+at) // MQTT-4.7.1-3 / MQTT-4.7.1-2
+			}
+		}
+		i++
+	}
+	return nil
+}
+
+// atByte ends a Detail line: where in s the offending byte is.
+func atByte[T Text](s T, i int) string { return " at byte " + strconv.Itoa(i) + " of " + quote(s) }
