@@ -54,8 +54,14 @@ type Case struct {
 	Detail   string
 }
 
+// String describes the case in one line; long inputs are cut.
 func (c Case) String() string {
-	return fmt.Sprintf("%s [%s] %s, expect %s: % X", c.Class, c.Rule, c.Detail, c.Expect, c.Bytes)
+	b := c.Bytes
+	more := ""
+	if len(b) > 48 {
+		b, more = b[:48], fmt.Sprintf(" ...(%d bytes)", len(c.Bytes))
+	}
+	return fmt.Sprintf("%s [%s] %s, expect %s: % X%s", c.Class, c.Rule, c.Detail, c.Expect, b, more)
 }
 
 // MalformedClass describes one named class of malformed input.

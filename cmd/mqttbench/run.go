@@ -25,6 +25,7 @@ type command struct {
 }
 
 var commands = map[string]command{
+	"broker": {"run the in-process reference broker on TCP listeners", runBroker},
 	"decode": {"decode packets given as hex and name the rule any of them breaks", runDecode},
 	"gen":    {"print seeded valid or malformed packets as hex", runGen},
 }

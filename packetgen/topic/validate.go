@@ -105,27 +105,28 @@ func scan[T Text](s T, from int, v5 bool, k kind) *Error {
 			i += n
 			continue
 		}
-		at := atByte(s, i)
+		// Only the error paths build a Detail: wildcards in a valid filter
+		// must not allocate.
 		switch {
 		case c == 0 && k == kindString:
-			return newError(ruleUTF8Null.id(v5), "U+0000"+at) // MQTT-1.5.3-2 / MQTT-1.5.4-2
+			return newError(ruleUTF8Null.id(v5), "U+0000"+atByte(s, i)) // MQTT-1.5.3-2 / MQTT-1.5.4-2
 		case c == 0:
 			// U+0000 breaks MQTT-1.5.3-2 too; 4.7.3 restates the rule for
 			// topics and is the more specific statement.
-			return newError(ruleNull.id(v5), "a topic must not contain U+0000, found"+at) // MQTT-4.7.3-2
+			return newError(ruleNull.id(v5), "a topic must not contain U+0000, found"+atByte(s, i)) // MQTT-4.7.3-2
 		case k == kindString:
 		case k == kindName:
-			return newError(ruleNameWildcard.id(v5), "a topic name must not contain the wildcard "+strconv.QuoteRune(rune(c))+", found"+at) // MQTT-4.7.1-1 / MQTT-4.7.0-1
+			return newError(ruleNameWildcard.id(v5), "a topic name must not contain the wildcard "+strconv.QuoteRune(rune(c))+", found"+atByte(s, i)) // MQTT-4.7.1-1 / MQTT-4.7.0-1
 		case c == '#':
 			if i > from && s[i-1] != '/' {
-				return newError(ruleHash.id(v5), `"#" must be on its own or follow "/", found`+at) // MQTT-4.7.1-2 / MQTT-4.7.1-1
+				return newError(ruleHash.id(v5), `"#" must be on its own or follow "/", found`+atByte(s, i)) // MQTT-4.7.1-2 / MQTT-4.7.1-1
 			}
 			if i+1 != len(s) {
-				return newError(ruleHash.id(v5), `"#" must be the last character of the filter, found`+at) // MQTT-4.7.1-2 / MQTT-4.7.1-1
+				return newError(ruleHash.id(v5), `"#" must be the last character of the filter, found`+atByte(s, i)) // MQTT-4.7.1-2 / MQTT-4.7.1-1
 			}
 		default: // '+'
 			if (i > from && s[i-1] != '/') || (i+1 < len(s) && s[i+1] != '/') {
-				return newError(rulePlus.id(v5), `"+" must occupy an entire level, found`+at) // MQTT-4.7.1-3 / MQTT-4.7.1-2
+				return newError(rulePlus.id(v5), `"+" must occupy an entire level, found`+atByte(s, i)) // MQTT-4.7.1-3 / MQTT-4.7.1-2
 			}
 		}
 		i++

@@ -1,0 +1,280 @@
+// Package broker is mqttbench's in-process reference MQTT broker: the
+// target the conformance suites are proven against, the default target of
+// conform, load and fuzz, and a baseline in comparisons. It speaks MQTT
+// 3.1.1 and 3.1 over any net.Conn.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mqttbench/mqttbench/packetgen"
+	"github.com/mqttbench/mqttbench/packetgen/topic"
+)
+
+// Server is an MQTT broker. Create it with New; serve listeners with Start
+// or Serve and single connections with ServeConn; stop it with Close or
+// Shutdown.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+
+	mu        sync.RWMutex
+	sessions  map[string]*session
+	subs      topic.Tree[*session]
+	retained  map[string]*message
+	listeners []net.Listener
+	conns     map[*conn]struct{}
+	closed    bool
+	idSeq     uint64
+
+	wg    sync.WaitGroup
+	stats Stats
+}
+
+// Stats are the broker's running counters.
+type Stats struct {
+	Connections atomic.Int64  // currently open
+	Accepted    atomic.Uint64 // connections accepted in all
+	Received    atomic.Uint64 // PUBLISH packets received
+	Sent        atomic.Uint64 // PUBLISH packets sent
+	dropped     atomic.Uint64
+}
+
+// Dropped counts messages dropped because a session queue was full.
+func (s *Stats) Dropped() uint64 { return s.dropped.Load() }
+
+// ErrServerClosed is returned by Serve and ServeConn after Close.
+var ErrServerClosed = errors.New("broker: server closed")
+
+// New returns a broker with opts, defaults filled in.
+func New(opts Options) *Server {
+	opts = opts.withDefaults()
+	return &Server{
+		opts:     opts,
+		log:      opts.Logger,
+		sessions: map[string]*session{},
+		retained: map[string]*message{},
+		conns:    map[*conn]struct{}{},
+	}
+}
+
+// Stats returns the broker's counters.
+func (s *Server) Stats() *Stats { return &s.stats }
+
+// Start listens on every address in Options.Listen and serves each in the
+// background. When it returns without error the broker accepts
+// connections; Addrs tells the bound addresses.
+func (s *Server) Start() error {
+	if len(s.opts.Listen) == 0 {
+		return errors.New("broker: no listen address")
+	}
+	var ls []net.Listener
+	for _, addr := range s.opts.Listen {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			return fmt.Errorf("broker: listen on %s: %w", addr, err)
+		}
+		ls = append(ls, l)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		for _, l := range ls {
+			l.Close()
+		}
+		return ErrServerClosed
+	}
+	s.listeners = append(s.listeners, ls...)
+	s.mu.Unlock()
+	for _, l := range ls {
+		s.log.Info("listening", "addr", l.Addr().String())
+		go s.acceptLoop(l) //nolint:errcheck // ends with ErrServerClosed
+	}
+	return nil
+}
+
+// Addrs returns the addresses of the listeners being served.
+func (s *Server) Addrs() []net.Addr {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []net.Addr
+	for _, l := range s.listeners {
+		out = append(out, l.Addr())
+	}
+	return out
+}
+
+// Serve accepts connections on l until Close. It always returns an error:
+// ErrServerClosed after Close.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+	return s.acceptLoop(l)
+}
+
+func (s *Server) acceptLoop(l net.Listener) error {
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.RLock()
+			closed := s.closed
+			s.mu.RUnlock()
+			if closed {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		go s.ServeConn(nc) //nolint:errcheck // per-connection errors are logged
+	}
+}
+
+// ServeConn serves one client connection and returns when it is closed.
+// It works with any net.Conn, net.Pipe included.
+func (s *Server) ServeConn(nc net.Conn) error {
+	c := newConn(s, nc)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		nc.Close()
+		return ErrServerClosed
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.stats.Accepted.Add(1)
+	s.stats.Connections.Add(1)
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.stats.Connections.Add(-1)
+		s.wg.Done()
+	}()
+	return c.serve()
+}
+
+// Close stops listening, closes every connection and waits for them to
+// end. Sessions and retained messages are dropped with the server.
+func (s *Server) Close() error {
+	return s.Shutdown(context.Background())
+}
+
+// Shutdown is Close with a deadline for the connections to end.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	ls := s.listeners
+	s.listeners = nil
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, l := range ls {
+		l.Close()
+	}
+	for _, c := range conns {
+		c.close(errServerShutdown)
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+var errServerShutdown = errors.New("server shutting down")
+
+// publish routes an application message: it updates the retained store
+// when RETAIN is set and delivers a copy to every session with a matching
+// subscription, once per session at the highest QoS among its matching
+// subscriptions (MQTT-3.3.5-1 lets a server deliver once), never above
+// the message's own QoS.
+func (s *Server) publish(m *message) {
+	if m.retain && !s.opts.DisableRetain {
+		s.retain(m)
+	}
+	type target struct {
+		s   *session
+		qos packetgen.QoS
+	}
+	var buf [16]target
+	targets := buf[:0]
+	s.mu.RLock()
+	s.subs.MatchBytes(m.topic, func(filter string, sess *session) {
+		granted := sess.grantedLocked(filter)
+		for i := range targets {
+			if targets[i].s == sess {
+				targets[i].qos = max(targets[i].qos, granted)
+				return
+			}
+		}
+		targets = append(targets, target{sess, granted})
+	})
+	s.mu.RUnlock()
+	// Live deliveries carry RETAIN 0 (MQTT-3.3.1-9).
+	for _, t := range targets {
+		t.s.deliver(m, min(t.qos, m.qos), false)
+	}
+}
+
+// retain stores, replaces or, for an empty payload, deletes the retained
+// message of m's topic (MQTT-3.3.1-5, -10, -11).
+func (s *Server) retain(m *message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(m.payload) == 0 {
+		delete(s.retained, string(m.topic))
+		return
+	}
+	s.retained[string(m.topic)] = m
+}
+
+// retainedFor returns the retained messages matching filter.
+func (s *Server) retainedFor(filter string) []*message {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []*message
+	for name, m := range s.retained {
+		if topic.Match(filter, name) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// clientID returns a fresh identifier for a client that sent none
+// (MQTT-3.1.3-6).
+func (s *Server) clientID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		s.idSeq++
+		id := fmt.Sprintf("mqttbench-%d", s.idSeq)
+		if _, taken := s.sessions[id]; !taken {
+			return id
+		}
+	}
+}

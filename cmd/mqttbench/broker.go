@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/mqttbench/mqttbench/broker"
+	"github.com/mqttbench/mqttbench/packetgen"
+)
+
+const brokerHint = "mqttbench broker --listen 127.0.0.1:1883"
+
+// listFlag collects a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+// runBroker runs the reference broker until SIGINT or SIGTERM.
+func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	var listen listFlag
+	fs.Var(&listen, "listen", "address to listen on, repeatable (default 127.0.0.1:1883; port 0 picks one)")
+	maxQoS := fs.Int("max-qos", 2, "highest QoS granted in SUBACK: 0, 1 or 2")
+	noRetain := fs.Bool("no-retain", false, "ignore the RETAIN flag (store no retained messages)")
+	maxPacket := fs.Int("max-packet-size", 0, "largest packet accepted, in bytes (0: the protocol maximum)")
+	inflight := fs.Int("inflight", 64, "outgoing QoS 1/2 messages awaiting acknowledgement per client")
+	maxQueued := fs.Int("max-queued", 10000, "messages queued per session beyond the in-flight window")
+	queueQoS0 := fs.Bool("queue-qos0", false, "also queue QoS 0 messages for offline persistent sessions")
+	passwords := fs.String("password-file", "", "file of user:password lines; clients must authenticate")
+	anonymous := fs.Bool("allow-anonymous", false, "with --password-file, also admit clients without a user name")
+	grace := fs.Float64("keepalive-grace", 1.5, "a silent client is dropped after keep alive x this factor")
+	verbose := fs.Bool("v", false, "log every connection (debug level)")
+	if code, ok := parseFlags(fs, args, stderr, brokerHint); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, "broker", brokerHint, "unexpected argument %q", fs.Arg(0))
+	}
+	if *maxQoS < 0 || *maxQoS > 2 {
+		return usageError(stderr, "broker", brokerHint, "--max-qos is %d; want 0, 1 or 2", *maxQoS)
+	}
+	if *grace < 1 {
+		return usageError(stderr, "broker", brokerHint, "--keepalive-grace is %g; want at least 1", *grace)
+	}
+	if len(listen) == 0 {
+		listen = listFlag{"127.0.0.1:1883"}
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	opts := broker.Options{
+		Listen: listen, MaxQoS: packetgen.QoS(*maxQoS), MaxQoSZero: *maxQoS == 0,
+		DisableRetain: *noRetain, MaxPacketSize: *maxPacket, InflightWindow: *inflight,
+		MaxQueued: *maxQueued, QueueQoS0: *queueQoS0, AllowAnonymous: *anonymous,
+		KeepaliveGrace: *grace,
+		Logger:         slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+	}
+	if *passwords != "" {
+		users, err := broker.ReadUsers(*passwords)
+		if err != nil {
+			return usageError(stderr, "broker", brokerHint, "reading --password-file: %v", err)
+		}
+		opts.Users = users
+	}
+	srv := broker.New(opts)
+	if err := srv.Start(); err != nil {
+		return usageError(stderr, "broker", brokerHint, "%v", err)
+	}
+	for _, a := range srv.Addrs() {
+		fmt.Fprintf(stdout, "listening on %s\n", a)
+	}
+	<-ctx.Done()
+	fmt.Fprintln(stderr, "mqttbench broker: shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		fmt.Fprintf(stderr, "mqttbench broker: shutdown: %v\n", err)
+	}
+	return exitInterrupted
+}
