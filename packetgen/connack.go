@@ -54,7 +54,10 @@ func (p *Connack) decode(c *cursor, flags byte, from Side) error {
 	p.ReasonCode = ReasonCode(rc)
 	if c.v == V31 {
 		// 3.1 defines no flags; the byte is "reserved, not used".
-		return c.done()
+		if err := c.done(); err != nil {
+			return err
+		}
+		return p.check(c.v)
 	}
 	if f&0xFE != 0 {
 		return violation(c.v, TypeConnack, ruleConnackFlags, "3.2.2.1", MalformedPacket,

@@ -25,9 +25,10 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"broker": {"run the in-process reference broker on TCP listeners", runBroker},
-	"decode": {"decode packets given as hex and name the rule any of them breaks", runDecode},
-	"gen":    {"print seeded valid or malformed packets as hex", runGen},
+	"broker":  {"run the in-process reference broker on TCP listeners", runBroker},
+	"conform": {"run the conformance suite against a broker (default: the in-process one)", runConform},
+	"decode":  {"decode packets given as hex and name the rule any of them breaks", runDecode},
+	"gen":     {"print seeded valid or malformed packets as hex", runGen},
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

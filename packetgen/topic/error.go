@@ -1,8 +1,6 @@
 package topic
 
-import (
-	"strconv"
-)
+import "strconv"
 
 // Text is what every function of the package accepts: a Go string, a byte
 // slice, or a type defined on either. Being generic over both lets the codec
@@ -36,11 +34,12 @@ func (r rule) id(v5 bool) string {
 var (
 	ruleUTF8     = rule{"MQTT-1.5.3-1", "MQTT-1.5.4-1"}
 	ruleUTF8Null = rule{"MQTT-1.5.3-2", "MQTT-1.5.4-2"}
-	// Both 4.7.1 (3.1.1) / 4.7.1 intro (5.0) and 3.3.2.1 forbid wildcards in
-	// a topic name. We report the section 4.7 statement because it governs
-	// every Topic Name (PUBLISH, Will Topic, Response Topic alike) while
-	// MQTT-3.3.2-2 restates it for the PUBLISH packet only; a caller that
-	// knows the packet may name the narrower statement itself.
+	// Two statements forbid wildcards in a topic name: section 4.7.1
+	// (MQTT-4.7.1-1 in 3.1.1, MQTT-4.7.0-1 in 5.0) for every Topic Name,
+	// and MQTT-3.3.2-2 for the one in a PUBLISH packet. ValidateName also
+	// serves the Will Topic, which 3.3.2-2 does not cover, so it reports
+	// the section 4.7 statement; a caller that knows it is decoding a
+	// PUBLISH may name the narrower statement itself.
 	ruleNameWildcard = rule{"MQTT-4.7.1-1", "MQTT-4.7.0-1"}
 	ruleHash         = rule{"MQTT-4.7.1-2", "MQTT-4.7.1-1"}
 	rulePlus         = rule{"MQTT-4.7.1-3", "MQTT-4.7.1-2"}
@@ -59,11 +58,11 @@ const MaxLength = 65535
 // quote renders s for a Detail line, cut short so that a 64 KiB topic does
 // not produce a 64 KiB error message.
 func quote[T Text](s T) string {
-	const max = 48
-	if len(s) <= max {
+	const limit = 48
+	if len(s) <= limit {
 		return strconv.Quote(string(s))
 	}
-	return strconv.Quote(string(s[:max])) + "... (" + strconv.Itoa(len(s)) + " bytes)"
+	return strconv.Quote(string(s[:limit])) + "... (" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 func newError(id, detail string) *Error { return &Error{Rule: id, Detail: detail} }

@@ -1,5 +1,7 @@
 package topic
 
+import "strings"
+
 // Tree is a subscription index: a trie keyed by topic level that finds every
 // subscription whose filter matches a topic name without comparing the name
 // against each filter. It applies exactly the rules of Match.
@@ -162,7 +164,9 @@ func (n *node[V]) step(level string, create bool) *node[V] {
 			if n.children == nil {
 				n.children = make(map[string]*node[V])
 			}
-			n.children[level] = c
+			// Clone the key: a substring would keep the whole
+			// filter alive for as long as the node lives.
+			n.children[strings.Clone(level)] = c
 		}
 		return c
 	}

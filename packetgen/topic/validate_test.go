@@ -24,6 +24,13 @@ var (
 	errPlus     = ids{"MQTT-4.7.1-3", "MQTT-4.7.1-2"}
 )
 
+func version(v5 bool) string {
+	if v5 {
+		return "v5"
+	}
+	return "v3.1.1"
+}
+
 func (w ids) of(v5 bool) string {
 	if v5 {
 		return w.v5
@@ -130,11 +137,7 @@ var topicCases = []struct {
 func TestValidate(t *testing.T) {
 	for _, tc := range topicCases {
 		for _, v5 := range []bool{false, true} {
-			ver := "v3.1.1"
-			if v5 {
-				ver = "v5"
-			}
-			t.Run(tc.desc+"/"+ver, func(t *testing.T) {
+			t.Run(tc.desc+"/"+version(v5), func(t *testing.T) {
 				checkErr(t, "ValidateName(string)", ValidateName(tc.in, v5), tc.name.of(v5), tc.at)
 				checkErr(t, "ValidateName([]byte)", ValidateName([]byte(tc.in), v5), tc.name.of(v5), tc.at)
 				checkErr(t, "ValidateFilter(string)", ValidateFilter(tc.in, v5), tc.filter.of(v5), tc.at)
@@ -202,7 +205,7 @@ func TestValidUTF8(t *testing.T) {
 	}
 	for _, tc := range cases {
 		for _, v5 := range []bool{false, true} {
-			t.Run(tc.desc, func(t *testing.T) {
+			t.Run(tc.desc+"/"+version(v5), func(t *testing.T) {
 				checkErr(t, "ValidUTF8(string)", ValidUTF8(tc.in, v5), tc.want.of(v5), "")
 				checkErr(t, "ValidUTF8([]byte)", ValidUTF8([]byte(tc.in), v5), tc.want.of(v5), "")
 			})

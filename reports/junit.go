@@ -1,0 +1,122 @@
+package reports
+
+import (
+	"encoding/xml"
+	"fmt"
+	"os"
+	"strings"
+)
+
+type junitSuites struct {
+	XMLName  xml.Name     `xml:"testsuites"`
+	Name     string       `xml:"name,attr"`
+	Tests    int          `xml:"tests,attr"`
+	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr"`
+	Skipped  int          `xml:"skipped,attr"`
+	Time     float64      `xml:"time,attr"`
+	Suites   []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name       string          `xml:"name,attr"`
+	Tests      int             `xml:"tests,attr"`
+	Failures   int             `xml:"failures,attr"`
+	Errors     int             `xml:"errors,attr"`
+	Skipped    int             `xml:"skipped,attr"`
+	Time       float64         `xml:"time,attr"`
+	Properties []junitProperty `xml:"properties>property,omitempty"`
+	Cases      []junitCase     `xml:"testcase"`
+	SystemErr  string          `xml:"system-err,omitempty"`
+}
+
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Time      float64       `xml:"time,attr"`
+	Failure   *junitMessage `xml:"failure,omitempty"`
+	Skipped   *junitMessage `xml:"skipped,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitMessage struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr,omitempty"`
+	Body    string `xml:",chardata"`
+}
+
+// WriteJUnit writes the run as JUnit XML: one testsuite per section, one
+// testcase per spec. A broken statement is a <failure> (never an <error>)
+// whose message carries the statement IDs and expected versus actual, with
+// the wire trace in its body; known deviations and profile skips are
+// <skipped> with their reason; failures outside any spec are a
+// "suite" testcase failure.
+func (c *Conformance) WriteJUnit(path string) error {
+	root := junitSuites{Name: "mqttbench conformance " + c.Broker, Time: c.Duration.Seconds()}
+	index := map[string]int{}
+	for _, s := range c.Specs {
+		i, ok := index[s.Section]
+		if !ok {
+			i = len(root.Suites)
+			index[s.Section] = i
+			root.Suites = append(root.Suites, junitSuite{Name: s.Section, Properties: []junitProperty{
+				{"broker", c.Broker}, {"protocol", c.Protocol}, {"seed", fmt.Sprint(c.Seed)}}})
+		}
+		suite := &root.Suites[i]
+		tc := junitCase{Name: s.Name, Classname: s.Section, Time: s.Duration.Seconds()}
+		trace := traceText(s)
+		switch s.State {
+		case Failed:
+			tc.Failure = &junitMessage{Message: s.Message, Type: "statement", Body: s.Message + "\n\n" + trace}
+			suite.Failures++
+		case Skipped, Deviation:
+			tc.Skipped = &junitMessage{Message: s.Message}
+			suite.Skipped++
+		}
+		if s.State != Failed {
+			tc.SystemOut = trace
+		}
+		suite.Tests++
+		suite.Time += s.Duration.Seconds()
+		suite.Cases = append(suite.Cases, tc)
+	}
+	if len(c.SuiteErrors) > 0 || c.Interrupted {
+		msg := strings.Join(c.SuiteErrors, "\n")
+		if c.Interrupted {
+			msg = strings.TrimSpace("interrupted before the run finished\n" + msg)
+		}
+		root.Suites = append(root.Suites, junitSuite{Name: "suite", Tests: 1, Failures: 1,
+			Cases: []junitCase{{Name: "suite", Classname: "suite", Failure: &junitMessage{Message: msg, Type: "suite"}}}})
+	}
+	for _, s := range root.Suites {
+		root.Tests += s.Tests
+		root.Failures += s.Failures
+		root.Skipped += s.Skipped
+	}
+	b, err := xml.MarshalIndent(root, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append([]byte(xml.Header), append(b, '\n')...), 0o644)
+}
+
+func traceText(s SpecResult) string {
+	if len(s.Trace) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("wire trace:\n")
+	for _, e := range s.Trace {
+		b.WriteString(e.String())
+		if e.Hex != "" {
+			b.WriteString("  [" + e.Hex + "]")
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
