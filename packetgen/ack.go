@@ -86,9 +86,9 @@ func appendAck(dst []byte, p *Puback, v Version) []byte {
 	return p.Properties.appendTo(dst)
 }
 
-// ruleAckPacketID: an acknowledgement echoes the identifier of the packet it
-// acknowledges, which is never 0.
-var ruleAckPacketID = rules{"MQTT-2.3.1-1", "MQTT-2.2.1-3"}
+// ruleAckPacketID: PUBACK, PUBREC, PUBREL and PUBCOMP echo the identifier of
+// the PUBLISH they acknowledge (MQTT-2.3.1-6 / MQTT-2.2.1-5), which is never 0.
+var ruleAckPacketID = rules{"MQTT-2.3.1-6", "MQTT-2.2.1-5"}
 
 func decodeAck(c *cursor, p *Puback, from Side) (err error) {
 	if p.PacketID, err = c.uint16("packet identifier"); err != nil {

@@ -38,7 +38,7 @@ func (p *Connack) appendBody(dst []byte, v Version) []byte {
 }
 
 var (
-	ruleConnackFlags   = rules{"MQTT-4.8.0-1", "MQTT-4.13.1-1"}
+	ruleConnackFlags   = rules{"MQTT-4.8.0-1", "MQTT-3.2.2-1"}
 	ruleSessionPresent = rules{"MQTT-3.2.2-4", "MQTT-3.2.2-6"}
 )
 
@@ -78,11 +78,11 @@ func (p *Connack) decode(c *cursor, flags byte, from Side) error {
 func (p *Connack) check(v Version) error {
 	if v == V5 {
 		if !connackReasons[p.ReasonCode] {
-			return violation(v, TypeConnack, ruleProtocolViolation, "3.2.2.2", ProtocolError,
+			return violation(v, TypeConnack, rules{v5: "MQTT-3.2.2-8"}, "3.2.2.2", ProtocolError,
 				"reason code 0x%02X is not one CONNACK may carry", byte(p.ReasonCode))
 		}
 	} else if p.ReasonCode > 5 {
-		return violation(v, TypeConnack, ruleProtocolViolation, "3.2.2.3", ProtocolError,
+		return violation(v, TypeConnack, rules{v311: "MQTT-3.2.2-6"}, "3.2.2.3", ProtocolError,
 			"return code %d is reserved", byte(p.ReasonCode))
 	}
 	if p.SessionPresent && p.ReasonCode != 0 && v != V31 {

@@ -1,6 +1,10 @@
 package packetgen
 
-import "github.com/mqttbench/mqttbench/packetgen/topic"
+import (
+	"errors"
+
+	"github.com/mqttbench/mqttbench/packetgen/topic"
+)
 
 // Connect is the CONNECT packet (3.1.1 §3.1, 5.0 §3.1): the first packet a
 // client sends.
@@ -239,10 +243,11 @@ func (p *Connect) decode(c *cursor, flags byte, from Side) error {
 				return err
 			}
 		}
-		t, err := c.utf8Bytes("will topic")
+		t, err := c.binary("will topic")
 		if err != nil {
 			return err
 		}
+		// One pass checks UTF-8 and the topic name rules.
 		if err := topic.ValidateName(t, v == V5); err != nil {
 			return topicViolation(v, TypeConnect, "will topic", err, TopicNameInvalid)
 		}
@@ -352,20 +357,23 @@ func tooLong(v Version, t Type, field string, n int) error {
 		"%s is %d bytes, more than %d", field, n, MaxStringLength)
 }
 
-// topicViolation turns a topic package error into a Violation.
+// topicViolation turns a topic package error into a Violation. The UTF-8
+// rules always make a Malformed Packet; in 3.1.1, which has no reason
+// codes, so does everything but an invalid filter (which a server may
+// refuse in SUBACK).
 func topicViolation(v Version, t Type, field string, err error, reason ReasonCode) error {
-	te, ok := err.(*topic.Error)
-	if !ok {
+	var te *topic.Error
+	if !errors.As(err, &te) {
 		return err
 	}
-	r := reason
-	if te.Rule == ruleUTF8Wellformed.of(v) || te.Rule == ruleUTF8Null.of(v) {
-		r = MalformedPacket
+	section := "4.7"
+	switch {
+	case isUTF8Rule(te.Rule):
+		reason, section = MalformedPacket, "1.5.3"
+	case v != V5 && reason != TopicFilterInvalid:
+		reason = MalformedPacket
 	}
-	if v != V5 && reason != TopicFilterInvalid {
-		r = MalformedPacket
-	}
-	return &Violation{Rule: te.Rule, Section: "4.7", Reason: r, Packet: t, Detail: field + ": " + te.Detail}
+	return &Violation{Rule: te.Rule, Section: section, Reason: reason, Packet: t, Detail: field + ": " + te.Detail}
 }
 
 // propsSize is the encoded size of a property block with its length.

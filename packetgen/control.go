@@ -91,7 +91,7 @@ func (p *Disconnect) decode(c *cursor, _ byte, from Side) error {
 
 func (p *Disconnect) check(v Version, from Side) error {
 	if v == V5 && !disconnectFrom[from][p.ReasonCode] {
-		return violation(v, TypeDisconnect, ruleProtocolViolation, "3.14.2.1", ProtocolError,
+		return violation(v, TypeDisconnect, rules{v5: "MQTT-3.14.2-1"}, "3.14.2.1", ProtocolError,
 			"reason code 0x%02X is not one a %s may send in DISCONNECT", byte(p.ReasonCode), from)
 	}
 	if v == V5 && from == FromClient && p.Properties.Present.Has(PropServerReference) {

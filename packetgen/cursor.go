@@ -1,7 +1,9 @@
 package packetgen
 
 import (
-	"unicode/utf8"
+	"errors"
+
+	"github.com/mqttbench/mqttbench/packetgen/topic"
 )
 
 // cursor walks a packet body. Every read is bounds-checked against the
@@ -69,31 +71,33 @@ func (c *cursor) varint(field string) (uint32, error) {
 }
 
 // binary reads a two-byte length and that many bytes, aliasing the input.
+// The field name is only used to build an error: nothing is allocated on
+// the way through.
 func (c *cursor) binary(field string) ([]byte, error) {
-	n, err := c.uint16(field + " length")
-	if err != nil {
-		return nil, err
+	if c.left() < 2 {
+		return nil, violation(c.v, c.t, ruleProtocolViolation, "1.5.6", MalformedPacket,
+			"%s length needs 2 bytes at offset %d but the remaining length leaves %d", field, c.off, c.left())
 	}
-	if c.left() < int(n) {
-		c.off -= 2
+	n := int(c.b[c.off])<<8 | int(c.b[c.off+1])
+	if c.left()-2 < n {
 		return nil, violation(c.v, c.t, ruleProtocolViolation, "1.5.6", MalformedPacket,
 			"%s at offset %d declares %d bytes but the remaining length leaves %d", field, c.off, n, c.left()-2)
 	}
-	x := c.b[c.off : c.off+int(n) : c.off+int(n)]
-	c.off += int(n)
-	return x, nil
+	start := c.off + 2
+	c.off = start + n
+	return c.b[start:c.off:c.off], nil
 }
 
-// utf8Bytes reads a UTF-8 string field and checks it (MQTT-1.5.3-1/2 in
-// 3.1.1, MQTT-1.5.4-1/2 in 5.0) without allocating.
+// utf8Bytes reads a UTF-8 string field and checks the rules every MQTT
+// string obeys (MQTT-1.5.3-1/2 in 3.1.1, MQTT-1.5.4-1/2 in 5.0) without
+// allocating.
 func (c *cursor) utf8Bytes(field string) ([]byte, error) {
-	start := c.off
 	b, err := c.binary(field)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkUTF8(b, c.v, c.t, field, start+2); err != nil {
-		return nil, err
+	if err := topic.ValidUTF8(b, c.v == V5); err != nil {
+		return nil, utf8Violation(c.v, c.t, field, err)
 	}
 	return b, nil
 }
@@ -109,28 +113,23 @@ var (
 	ruleUTF8Null       = rules{"MQTT-1.5.3-2", "MQTT-1.5.4-2"}
 )
 
-// checkUTF8 applies the rules every MQTT UTF-8 string obeys: well-formed
-// UTF-8 with no surrogate code points, and no U+0000. Go's decoder already
-// refuses encoded surrogates (ED A0 80 ..) and over-long forms.
-func checkUTF8(b []byte, v Version, t Type, field string, at int) *Violation {
-	for i := 0; i < len(b); {
-		c := b[i]
-		if c < utf8.RuneSelf {
-			if c == 0 {
-				return violation(v, t, ruleUTF8Null, "1.5.3", MalformedPacket,
-					"%s contains U+0000 at byte %d", field, at+i)
-			}
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && n <= 1 {
-			return violation(v, t, ruleUTF8Wellformed, "1.5.3", MalformedPacket,
-				"%s is not well-formed UTF-8 at byte %d (0x%02X)", field, at+i, c)
-		}
-		i += n
+// isUTF8Rule tells the statements of the UTF-8 string rules, whose
+// breach always closes the connection.
+func isUTF8Rule(rule string) bool {
+	switch rule {
+	case ruleUTF8Wellformed.v311, ruleUTF8Wellformed.v5, ruleUTF8Null.v311, ruleUTF8Null.v5:
+		return true
 	}
-	return nil
+	return false
+}
+
+// utf8Violation wraps a topic package error about a string field.
+func utf8Violation(v Version, t Type, field string, err error) *Violation {
+	var te *topic.Error
+	if !errors.As(err, &te) {
+		return violation(v, t, ruleUTF8Wellformed, "1.5.3", MalformedPacket, "%s: %v", field, err)
+	}
+	return &Violation{Rule: te.Rule, Section: "1.5.3", Reason: MalformedPacket, Packet: t, Detail: field + ": " + te.Detail}
 }
 
 // rest returns what is left of the body, aliasing the input.
@@ -174,25 +173,3 @@ func AppendUint16(dst []byte, x uint16) []byte { return appendUint16(dst, x) }
 
 // AppendUint32 appends x big-endian, for building bodies by hand.
 func AppendUint32(dst []byte, x uint32) []byte { return appendUint32(dst, x) }
-
-// checkUTF8String is checkUTF8 for a Go string, without converting it.
-func checkUTF8String(s string, v Version, t Type, field string) *Violation {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c == 0 {
-				return violation(v, t, ruleUTF8Null, "1.5.3", MalformedPacket,
-					"%s contains U+0000 at byte %d", field, i)
-			}
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n <= 1 {
-			return violation(v, t, ruleUTF8Wellformed, "1.5.3", MalformedPacket,
-				"%s is not well-formed UTF-8 at byte %d (0x%02X)", field, i, c)
-		}
-		i += n
-	}
-	return nil
-}

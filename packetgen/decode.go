@@ -1,5 +1,7 @@
 package packetgen
 
+import "reflect"
+
 // Header is a parsed fixed header (§2.2).
 type Header struct {
 	Type      Type
@@ -168,9 +170,7 @@ func keepOnError(p Packet, err error) bool {
 	case *Connect:
 		return vi.Reason == UnsupportedProtocolVersion || vi.Reason == ClientIdentifierNotValid
 	case *Subscribe, *Unsubscribe:
-		return vi.Reason == TopicFilterInvalid || (vi.Section == "4.7" && vi.Reason == ProtocolError) ||
-			(vi.Section == "4.7" && vi.Reason == MalformedPacket && vi.Rule != ruleUTF8Wellformed.v311 &&
-				vi.Rule != ruleUTF8Null.v311 && vi.Rule != ruleUTF8Wellformed.v5 && vi.Rule != ruleUTF8Null.v5)
+		return refusable(vi)
 	}
 	return false
 }
@@ -194,6 +194,8 @@ func (d *Decoder) DecodeInto(b []byte, p Packet) (int, error) {
 	if pub, ok := p.(*Publish); ok {
 		return h.PacketSize(), pub.DecodeBody(h.Flags, body, d.version(), d.Side)
 	}
+	// A reused packet starts empty, as a new one would.
+	reflect.ValueOf(p).Elem().SetZero()
 	c := cursor{b: body, v: d.version(), t: h.Type}
 	return h.PacketSize(), p.decode(&c, h.Flags, d.Side)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
+
+	"github.com/mqttbench/mqttbench/packetgen/topic"
 )
 
 // PropID is an MQTT 5.0 property identifier (§2.2.2.2).
@@ -568,8 +570,8 @@ func checkField(v Version, t Type, field, s string) error {
 		return violation(v, t, ruleProtocolViolation, "1.5.3", MalformedPacket,
 			"%s is %d bytes, more than %d", field, len(s), MaxStringLength)
 	}
-	if err := checkUTF8String(s, v, t, field); err != nil {
-		return err
+	if err := topic.ValidUTF8(s, v == V5); err != nil {
+		return utf8Violation(v, t, field, err)
 	}
 	return nil
 }

@@ -94,7 +94,11 @@ func (p *Publish) DecodeBody(flags byte, body []byte, v Version, from Side) erro
 		return err
 	}
 	c := cursor{b: body, v: v, t: TypePublish}
-	*p = Publish{Properties: p.Properties.reset()}
+	p.PacketID = 0
+	if v == V5 || !p.Properties.Empty() {
+		// Properties is large: only clear it when it can hold something.
+		p.Properties = p.Properties.reset()
+	}
 	return p.decode(&c, flags, from)
 }
 
@@ -111,7 +115,8 @@ func (p *Publish) decode(c *cursor, flags byte, from Side) error {
 	p.Dup = flags&8 != 0
 	p.QoS = QoS(flags >> 1 & 3)
 	p.Retain = flags&1 != 0
-	t, err := c.utf8Bytes("topic name")
+	// The topic's UTF-8 and topic rules are checked in one pass below.
+	t, err := c.binary("topic name")
 	if err != nil {
 		return err
 	}

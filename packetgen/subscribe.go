@@ -69,8 +69,10 @@ func (p *Subscribe) appendBody(dst []byte, v Version) []byte {
 }
 
 var (
-	ruleSubscribeEmpty   = rules{"MQTT-3.8.3-3", "MQTT-3.8.3-2"}
-	ruleSubscribeOptions = rules{"MQTT-3-8.3-4", "MQTT-3.8.3-5"}
+	ruleSubscribeEmpty = rules{"MQTT-3.8.3-3", "MQTT-3.8.3-2"}
+	// The 3.1.1 text prints this statement as "MQTT-3-8.3-4"; it is the
+	// fourth statement of section 3.8.3 and is cited in its evident form.
+	ruleSubscribeOptions = rules{"MQTT-3.8.3-4", "MQTT-3.8.3-5"}
 	ruleSharedNoLocal    = rules{v5: "MQTT-3.8.3-4"}
 	ruleUnsubscribeEmpty = rules{"MQTT-3.10.3-2", "MQTT-3.10.3-2"}
 )
@@ -97,7 +99,7 @@ func (p *Subscribe) decode(c *cursor, _ byte, from Side) (err error) {
 	}
 	var filterErr error
 	for c.left() > 0 {
-		f, err := c.utf8Bytes("topic filter")
+		f, err := c.binary("topic filter")
 		if err != nil {
 			return err
 		}
@@ -111,8 +113,13 @@ func (p *Subscribe) decode(c *cursor, _ byte, from Side) (err error) {
 		if err := checkOptions(c.v, o, at); err != nil {
 			return err
 		}
-		if filterErr == nil {
-			filterErr = checkFilter(c.v, TypeSubscribe, s)
+		if err := checkFilter(c.v, TypeSubscribe, s); err != nil {
+			if !refusable(err) {
+				return err
+			}
+			if filterErr == nil {
+				filterErr = err
+			}
 		}
 		p.Subscriptions = append(p.Subscriptions, s)
 	}
@@ -144,7 +151,7 @@ func checkFilter(v Version, t Type, s Subscription) error {
 	f := s.Filter
 	if v == V5 && topic.IsShared(f) {
 		if _, _, err := topic.ParseShared(f); err != nil {
-			return topicViolation(v, t, "shared subscription "+quote(f), err, ProtocolError)
+			return topicViolation(v, t, "shared subscription "+quote(f), err, TopicFilterInvalid)
 		}
 		if s.NoLocal {
 			return violation(v, t, ruleSharedNoLocal, "3.8.3.1", ProtocolError,
@@ -156,6 +163,13 @@ func checkFilter(v Version, t Type, s Subscription) error {
 		return topicViolation(v, t, "topic filter "+quote(f), err, TopicFilterInvalid)
 	}
 	return nil
+}
+
+// refusable tells a filter violation a server may answer in SUBACK (0x80
+// in 3.1.1, 0x8F in 5.0) from one that must close the connection.
+func refusable(err error) bool {
+	vi := AsViolation(err)
+	return vi != nil && vi.Reason == TopicFilterInvalid
 }
 
 func quote(s string) string {
@@ -245,7 +259,7 @@ func (p *Suback) appendBody(dst []byte, v Version) []byte {
 	return dst
 }
 
-var ruleSubackCodes = rules{"MQTT-3.9.3-2", "MQTT-4.13.1-1"}
+var ruleSubackCodes = rules{"MQTT-3.9.3-2", "MQTT-3.9.3-2"}
 
 func (p *Suback) decode(c *cursor, _ byte, from Side) (err error) {
 	if p.PacketID, err = c.uint16("packet identifier"); err != nil {
@@ -264,10 +278,10 @@ func (p *Suback) decode(c *cursor, _ byte, from Side) (err error) {
 
 func (p *Suback) check(v Version) error {
 	if p.PacketID == 0 {
-		return violation(v, TypeSuback, ruleAckPacketID, "2.3.1", ProtocolError, "packet identifier is 0")
+		return violation(v, TypeSuback, rules{"MQTT-2.3.1-7", "MQTT-2.2.1-6"}, "2.3.1", ProtocolError, "packet identifier is 0")
 	}
 	if len(p.ReasonCodes) == 0 {
-		return violation(v, TypeSuback, ruleProtocolViolation, "3.9.3", ProtocolError,
+		return violation(v, TypeSuback, rules{"MQTT-3.8.4-5", "MQTT-3.8.4-6"}, "3.9.3", ProtocolError,
 			"SUBACK carries no return code")
 	}
 	for i, rc := range p.ReasonCodes {
@@ -356,12 +370,18 @@ func (p *Unsubscribe) decode(c *cursor, _ byte, from Side) (err error) {
 	}
 	var filterErr error
 	for c.left() > 0 {
-		f, err := c.utf8("topic filter")
+		b, err := c.binary("topic filter")
 		if err != nil {
 			return err
 		}
-		if filterErr == nil {
-			filterErr = checkFilter(c.v, TypeUnsubscribe, Subscription{Filter: f})
+		f := string(b)
+		if err := checkFilter(c.v, TypeUnsubscribe, Subscription{Filter: f}); err != nil {
+			if !refusable(err) {
+				return err
+			}
+			if filterErr == nil {
+				filterErr = err
+			}
 		}
 		p.Filters = append(p.Filters, f)
 	}
@@ -444,7 +464,7 @@ func (p *Unsuback) decode(c *cursor, _ byte, from Side) (err error) {
 
 func (p *Unsuback) check(v Version) error {
 	if p.PacketID == 0 {
-		return violation(v, TypeUnsuback, ruleAckPacketID, "2.3.1", ProtocolError, "packet identifier is 0")
+		return violation(v, TypeUnsuback, rules{"MQTT-2.3.1-7", "MQTT-2.2.1-6"}, "2.3.1", ProtocolError, "packet identifier is 0")
 	}
 	if v != V5 {
 		if len(p.ReasonCodes) > 0 || !p.Properties.Empty() {
@@ -459,7 +479,7 @@ func (p *Unsuback) check(v Version) error {
 	}
 	for i, rc := range p.ReasonCodes {
 		if !unsubackReason[rc] {
-			return violation(v, TypeUnsuback, ruleProtocolViolation, "3.11.3", ProtocolError,
+			return violation(v, TypeUnsuback, rules{v5: "MQTT-3.11.3-2"}, "3.11.3", ProtocolError,
 				"code %d is 0x%02X, which UNSUBACK may not carry", i, byte(rc))
 		}
 	}

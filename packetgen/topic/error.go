@@ -44,7 +44,6 @@ var (
 	ruleHash         = rule{"MQTT-4.7.1-2", "MQTT-4.7.1-1"}
 	rulePlus         = rule{"MQTT-4.7.1-3", "MQTT-4.7.1-2"}
 	ruleEmpty        = rule{"MQTT-4.7.3-1", "MQTT-4.7.3-1"}
-	ruleNull         = rule{"MQTT-4.7.3-2", "MQTT-4.7.3-2"}
 	ruleLength       = rule{"MQTT-4.7.3-3", "MQTT-4.7.3-3"}
 	// Shared subscriptions exist only in 5.0.
 	ruleShareName   = "MQTT-4.8.2-1"

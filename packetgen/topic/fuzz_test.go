@@ -37,7 +37,6 @@ var v5IDs = map[string]string{
 	"MQTT-4.7.1-2": "MQTT-4.7.1-1",
 	"MQTT-4.7.1-3": "MQTT-4.7.1-2",
 	"MQTT-4.7.3-1": "MQTT-4.7.3-1",
-	"MQTT-4.7.3-2": "MQTT-4.7.3-2",
 	"MQTT-4.7.3-3": "MQTT-4.7.3-3",
 }
 

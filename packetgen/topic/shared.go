@@ -52,7 +52,7 @@ func ParseShared(filter string) (group, inner string, err error) {
 			i += k
 			continue
 		case c == 0:
-			return "", "", newError(ruleNull.v5, "a topic must not contain U+0000, found"+atByte(filter, i)) // MQTT-4.7.3-2
+			return "", "", newError(ruleUTF8Null.v5, "a topic must not contain U+0000, found"+atByte(filter, i)) // MQTT-1.5.4-2 (MQTT-4.7.3-2)
 		case c == '+' || c == '#':
 			return "", "", newError(ruleShareSyntax, "the ShareName must not contain "+strconv.QuoteRune(rune(c))+", found"+atByte(filter, i)) // MQTT-4.8.2-2
 		}

@@ -111,9 +111,10 @@ func scan[T Text](s T, from int, v5 bool, k kind) *Error {
 		case c == 0 && k == kindString:
 			return newError(ruleUTF8Null.id(v5), "U+0000"+atByte(s, i)) // MQTT-1.5.3-2 / MQTT-1.5.4-2
 		case c == 0:
-			// U+0000 breaks MQTT-1.5.3-2 too; 4.7.3 restates the rule for
-			// topics and is the more specific statement.
-			return newError(ruleNull.id(v5), "a topic must not contain U+0000, found"+atByte(s, i)) // MQTT-4.7.3-2
+			// MQTT-4.7.3-2 restates for topics the rule of 1.5.3 / 1.5.4;
+			// the latter is the statement that obliges a receiver to close
+			// the connection, so it is the one reported.
+			return newError(ruleUTF8Null.id(v5), "a topic must not contain U+0000, found"+atByte(s, i)) // MQTT-1.5.3-2 / MQTT-1.5.4-2 (MQTT-4.7.3-2)
 		case k == kindString:
 		case k == kindName:
 			return newError(ruleNameWildcard.id(v5), "a topic name must not contain the wildcard "+strconv.QuoteRune(rune(c))+", found"+atByte(s, i)) // MQTT-4.7.1-1 / MQTT-4.7.0-1

@@ -13,9 +13,11 @@ import (
 type ids struct{ v311, v5 string }
 
 var (
-	valid       = ids{}
-	errEmpty    = ids{"MQTT-4.7.3-1", "MQTT-4.7.3-1"}
-	errNull     = ids{"MQTT-4.7.3-2", "MQTT-4.7.3-2"}
+	valid    = ids{}
+	errEmpty = ids{"MQTT-4.7.3-1", "MQTT-4.7.3-1"}
+	// U+0000 in a topic breaks MQTT-4.7.3-2 and the UTF-8 rule it restates;
+	// the package reports the latter, which obliges the receiver to close.
+	errNull     = ids{"MQTT-1.5.3-2", "MQTT-1.5.4-2"}
 	errLength   = ids{"MQTT-4.7.3-3", "MQTT-4.7.3-3"}
 	errUTF8     = ids{"MQTT-1.5.3-1", "MQTT-1.5.4-1"}
 	errUTF8Null = ids{"MQTT-1.5.3-2", "MQTT-1.5.4-2"}
