@@ -206,7 +206,7 @@ func (c *conn) finish() {
 	}
 	// A will goes out on every close but DISCONNECT (MQTT-3.1.2-8,
 	// MQTT-3.1.2-10); a taken-over connection closes abnormally too.
-	if c.will != nil && !errors.Is(c.reason, errDisconnect) {
+	if c.will != nil && !errors.Is(c.reason, errDisconnect) && !c.srv.opts.Faults.DropWill {
 		c.srv.publish(c.will)
 	}
 	c.srv.detach(s, c)
@@ -246,7 +246,7 @@ func (c *conn) handshake() error {
 		w := cp.Will
 		c.will = &message{topic: []byte(w.Topic), payload: w.Payload, qos: w.QoS, retain: w.Retain}
 	}
-	if cp.KeepAlive > 0 {
+	if cp.KeepAlive > 0 && !c.srv.opts.Faults.IgnoreKeepalive {
 		c.keepalive = time.Duration(float64(cp.KeepAlive) * c.srv.opts.KeepaliveGrace * float64(time.Second))
 	}
 	c.nc.SetReadDeadline(time.Time{}) //nolint:errcheck
@@ -327,7 +327,9 @@ func (c *conn) handle(p packetgen.Packet) error {
 	case *packetgen.Subscribe:
 		c.handleSubscribe(p)
 	case *packetgen.Unsubscribe:
-		c.srv.unsubscribe(s, p.Filters)
+		if !c.srv.opts.Faults.IgnoreUnsubscribe {
+			c.srv.unsubscribe(s, p.Filters)
+		}
 		c.send(&packetgen.Unsuback{PacketID: p.PacketID}) // MQTT-3.10.4-4, -5
 	case *packetgen.Pingreq:
 		c.send(&packetgen.Pingresp{}) // MQTT-3.12.4-1
@@ -335,6 +337,10 @@ func (c *conn) handle(p packetgen.Packet) error {
 		c.will = nil // MQTT-3.14.4-3: the will is discarded
 		return errDisconnect
 	case *packetgen.Connect:
+		if c.srv.opts.Faults.AcceptSecondConnect {
+			c.send(&packetgen.Connack{})
+			return nil
+		}
 		return errors.New("MQTT-3.1.0-2: a second CONNECT")
 	default:
 		return fmt.Errorf("%s from a client", p.Type())
@@ -373,7 +379,7 @@ func (c *conn) handlePublish(p *packetgen.Publish) error {
 		_, seen := s.inboundQoS2[p.PacketID]
 		s.inboundQoS2[p.PacketID] = struct{}{}
 		s.mu.Unlock()
-		if !seen {
+		if !seen || c.srv.opts.Faults.QoS2Twice {
 			// Delivered once; a repeat before PUBREL only gets PUBREC again.
 			c.srv.publish(m)
 		}
@@ -389,7 +395,7 @@ func (c *conn) handleSubscribe(p *packetgen.Subscribe) {
 	codes := make([]packetgen.ReasonCode, len(p.Subscriptions))
 	var granted []packetgen.Subscription
 	for i, sub := range p.Subscriptions {
-		if err := topic.ValidateFilter(sub.Filter, false); err != nil {
+		if err := topic.ValidateFilter(sub.Filter, false); err != nil && !c.srv.opts.Faults.GrantInvalidFilters {
 			codes[i] = packetgen.SubackFailure
 			continue
 		}

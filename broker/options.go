@@ -55,6 +55,8 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
+	// Faults break behaviours on purpose, for the suites' self-validation.
+	Faults Faults
 }
 
 func (o Options) withDefaults() Options {

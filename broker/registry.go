@@ -25,7 +25,7 @@ func (s *Server) attach(c *conn, clientID string, clean bool) bool {
 			old.close(errTakenOver)
 			sess.conn = nil
 		}
-		discard := clean || sess.clean
+		discard := clean || sess.clean || s.opts.Faults.ResumeAsClean
 		sess.mu.Unlock()
 		if discard {
 			s.dropSubsLocked(sess)

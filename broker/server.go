@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -213,7 +214,7 @@ var errServerShutdown = errors.New("server shutting down")
 // subscriptions (MQTT-3.3.5-1 lets a server deliver once), never above
 // the message's own QoS.
 func (s *Server) publish(m *message) {
-	if m.retain && !s.opts.DisableRetain {
+	if m.retain && !s.opts.DisableRetain && !s.opts.Faults.ForgetRetained {
 		s.retain(m)
 	}
 	type target struct {
@@ -223,7 +224,7 @@ func (s *Server) publish(m *message) {
 	var buf [16]target
 	targets := buf[:0]
 	s.mu.RLock()
-	s.subs.MatchBytes(m.topic, func(filter string, sess *session) {
+	add := func(filter string, sess *session) {
 		granted := sess.grantedLocked(filter)
 		for i := range targets {
 			if targets[i].s == sess {
@@ -232,11 +233,41 @@ func (s *Server) publish(m *message) {
 			}
 		}
 		targets = append(targets, target{sess, granted})
-	})
+	}
+	if f := s.opts.Faults; f.WidenPlus || f.DollarWildcard {
+		s.faultyMatchLocked(m.topic, add)
+	} else {
+		s.subs.MatchBytes(m.topic, add)
+	}
 	s.mu.RUnlock()
 	// Live deliveries carry RETAIN 0 (MQTT-3.3.1-9).
+	liveRetain := m.retain && s.opts.Faults.LiveRetainFlag
 	for _, t := range targets {
-		t.s.deliver(m, min(t.qos, m.qos), false)
+		qos := min(t.qos, m.qos)
+		if s.opts.Faults.DowngradeToQoS0 {
+			qos = 0
+		}
+		t.s.deliver(m, qos, liveRetain)
+	}
+}
+
+// faultyMatchLocked matches every subscription with the WidenPlus or
+// DollarWildcard fault applied; Server.mu held.
+func (s *Server) faultyMatchLocked(name []byte, fn func(string, *session)) {
+	n := string(name)
+	for _, sess := range s.sessions {
+		for filter := range sess.subs {
+			ok := topic.Match(filter, n)
+			if !ok && s.opts.Faults.WidenPlus {
+				ok = widenedMatch(filter, n)
+			}
+			if !ok && s.opts.Faults.DollarWildcard && strings.HasPrefix(n, "$") {
+				ok = topic.Match(filter, strings.TrimPrefix(n, "$"))
+			}
+			if ok {
+				fn(filter, sess)
+			}
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/mqttbench/mqttbench/packetgen"
@@ -129,11 +130,14 @@ func (s *session) pump() {
 // their original identifiers and in their original order (MQTT-4.4.0-1),
 // then what was queued. s.mu held.
 func (s *session) resume() {
+	if s.srv.opts.Faults.ReverseQueue {
+		slices.Reverse(s.queued)
+	}
 	for _, o := range s.inflight {
 		if o.released {
 			s.conn.send(&packetgen.Pubrel{PacketID: o.id})
 		} else {
-			s.conn.send(o.msg.publishPacket(o.qos, o.id, o.retain, true))
+			s.conn.send(o.msg.publishPacket(o.qos, o.id, o.retain, !s.srv.opts.Faults.NoDupOnResend))
 		}
 	}
 	s.pump()

@@ -116,13 +116,23 @@ func decodeAck(c *cursor, p *Puback, from Side) (err error) {
 	return checkAckReason(c.t, c.v, p.ReasonCode)
 }
 
+// ackReasonRule is each acknowledgement's "MUST use one of the ... Reason
+// Codes" statement and the section that lists the codes.
+var ackReasonRule = map[Type]struct{ rule, section string }{
+	TypePuback:  {"MQTT-3.4.2-1", "3.4.2.1"},
+	TypePubrec:  {"MQTT-3.5.2-1", "3.5.2.1"},
+	TypePubrel:  {"MQTT-3.6.2-1", "3.6.2.1"},
+	TypePubcomp: {"MQTT-3.7.2-1", "3.7.2.1"},
+}
+
 func checkAckReason(t Type, v Version, rc ReasonCode) error {
 	ok := pubackReasons[rc]
 	if t == TypePubrel || t == TypePubcomp {
 		ok = pubrelReasons[rc]
 	}
 	if !ok {
-		return violation(v, t, ruleProtocolViolation, "3.4.2.1", ProtocolError,
+		r := ackReasonRule[t]
+		return violation(v, t, rules{v5: r.rule}, r.section, ProtocolError,
 			"reason code 0x%02X is not one %s may carry", byte(rc), t)
 	}
 	return nil

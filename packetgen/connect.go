@@ -245,7 +245,7 @@ func (p *Connect) decode(c *cursor, flags byte, from Side) error {
 		}
 		t, err := c.binary("will topic")
 		if err != nil {
-			return err
+			return promised(err, ruleWillFields, v)
 		}
 		// One pass checks UTF-8 and the topic name rules.
 		if err := topic.ValidateName(t, v == V5); err != nil {
@@ -253,19 +253,19 @@ func (p *Connect) decode(c *cursor, flags byte, from Side) error {
 		}
 		w.Topic = string(t)
 		if w.Payload, err = c.binary("will payload"); err != nil {
-			return err
+			return promised(err, ruleWillFields, v)
 		}
 	}
 	if f&connectUsername != 0 {
 		p.UsernameFlag = true
 		if p.Username, err = c.utf8("user name"); err != nil {
-			return err
+			return promised(err, ruleUsernameField, v)
 		}
 	}
 	if f&connectPassword != 0 {
 		p.PasswordFlag = true
 		if p.Password, err = c.binary("password"); err != nil {
-			return err
+			return promised(err, rulePasswordField, v)
 		}
 	}
 	if err := c.done(); err != nil {
@@ -345,6 +345,23 @@ func (p *Connect) validate(v Version, from Side) error {
 			"a user name or password is set but its flag is 0")
 	}
 	return p.checkClientID(v)
+}
+
+// The payload fields a connect flag promises (MQTT-3.1.2-9, -19, -21 in
+// 3.1.1; -9, -17, -19 in 5.0).
+var (
+	ruleWillFields    = rules{"MQTT-3.1.2-9", "MQTT-3.1.2-9"}
+	ruleUsernameField = rules{"MQTT-3.1.2-19", "MQTT-3.1.2-17"}
+	rulePasswordField = rules{"MQTT-3.1.2-21", "MQTT-3.1.2-19"}
+)
+
+// promised names the flag's statement when a field the flag promises is
+// missing: the packet ends where the field should be.
+func promised(err error, r rules, v Version) error {
+	if vi := AsViolation(err); vi != nil && vi.Section == "1.5.6" {
+		vi.Rule = r.of(v)
+	}
+	return err
 }
 
 func noProps(v Version, t Type) error {

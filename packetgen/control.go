@@ -94,10 +94,6 @@ func (p *Disconnect) check(v Version, from Side) error {
 		return violation(v, TypeDisconnect, rules{v5: "MQTT-3.14.2-1"}, "3.14.2.1", ProtocolError,
 			"reason code 0x%02X is not one a %s may send in DISCONNECT", byte(p.ReasonCode), from)
 	}
-	if v == V5 && from == FromClient && p.Properties.Present.Has(PropServerReference) {
-		return violation(v, TypeDisconnect, ruleProtocolViolation, "3.14.2.2.5", ProtocolError,
-			"a client sent Server Reference in DISCONNECT")
-	}
 	return nil
 }
 

@@ -106,6 +106,8 @@ func (d *Decoder) checkTypeAndFlags(h Header, v Version) error {
 			r = rules{"MQTT-3.10.1-1", "MQTT-3.10.1-1"}
 		case TypeDisconnect:
 			r = rules{"MQTT-3.14.1-1", "MQTT-3.14.1-1"}
+		case TypeAuth:
+			r = rules{v5: "MQTT-3.15.1-1"}
 		}
 		return violation(v, t, r, "2.2.2", MalformedPacket,
 			"fixed header flags are 0x%X, must be 0x%X", h.Flags, want)

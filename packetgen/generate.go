@@ -282,9 +282,9 @@ func (g *Gen) props(p *Properties, t Type, side Side) {
 				p.Set(id, uint32(1+g.intn(MaxRemainingLength)))
 			}
 			continue
-		case PropServerReference:
-			if t == TypeDisconnect && side == FromClient {
-				continue
+		case PropSessionExpiryInterval:
+			if t == TypeDisconnect && side == FromServer {
+				continue // MQTT-3.14.2-2
 			}
 		case PropResponseTopic:
 			p.Set(id, g.TopicName())
@@ -306,6 +306,9 @@ func (g *Gen) props(p *Properties, t Type, side Side) {
 		case PropBinary:
 			p.Set(id, g.payload(32))
 		}
+	}
+	if p.Present.Has(PropAuthenticationData) && !p.Present.Has(PropAuthenticationMethod) {
+		p.Set(PropAuthenticationMethod, "SCRAM-SHA-256") // data needs its method
 	}
 }
 

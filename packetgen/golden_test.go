@@ -16,30 +16,7 @@ import (
 // knownCodecBug lists golden cases the codec gets wrong today, by name, with
 // what is wrong. Such a case is skipped while it fails and fails once it
 // passes, so whoever fixes the codec removes the entry.
-var knownCodecBug = map[string]string{
-	"v5-auth-flags": "reports MQTT-2.1.3-1; AUTH has its own flags statement MQTT-3.15.1-1 " +
-		"(decode.go names the per-packet statement for PUBREL, SUBSCRIBE, UNSUBSCRIBE, DISCONNECT but not AUTH)",
-	"v5-publish-qos1-packet-id-0-from-server": "reports MQTT-2.2.1-3 (the Client's statement) for a PUBLISH a Server sent; " +
-		"MQTT-2.2.1-4 is the Server's",
-	"v311-connect-will-flag-without-will-fields": "reports the generic MQTT-4.8.0-1 for a payload that ends where the " +
-		"Will Topic must be; MQTT-3.1.2-9 requires Will Topic and Will Message when the Will Flag is 1",
-	"v5-subscribe-qos3": "reports MQTT-3.8.3-5 / 0x81; §3.8.3.1 makes Maximum QoS 3 a Protocol Error (0x82), " +
-		"and MQTT-3.8.3-5 covers only the reserved bits 6-7",
-	"v5-property-not-allowed-in-publish": "reports 0x82; §2.2.2.2 makes an identifier not valid for the packet type " +
-		"a Malformed Packet (0x81)",
-	"v5-will-delay-in-connect-properties": "reports 0x82; §2.2.2.2 makes an identifier not valid for the packet type " +
-		"a Malformed Packet (0x81)",
-	"v5-topic-alias-0": "reports 0x82; §3.3.4 has the receiver use DISCONNECT 0x94 Topic Alias invalid",
-	"v5-authentication-data-without-method": "decodes cleanly; §3.1.2.11.10 makes Authentication Data without " +
-		"Authentication Method a Protocol Error",
-	"v5-response-topic-wildcard": "decodes cleanly; MQTT-3.3.2-14 forbids wildcards in the Response Topic",
-	"v5-disconnect-session-expiry-from-server": "decodes cleanly; MQTT-3.14.2-2 forbids Session Expiry Interval " +
-		"in a DISCONNECT from the Server",
-	"v5-puback-reason-0x01":  "reports the generic MQTT-4.13.1-1; the PUBACK statement is MQTT-3.4.2-1",
-	"v5-pubrec-reason-0x92":  "reports the generic MQTT-4.13.1-1; the PUBREC statement is MQTT-3.5.2-1",
-	"v5-pubrel-reason-0x80":  "reports the generic MQTT-4.13.1-1; the PUBREL statement is MQTT-3.6.2-1",
-	"v5-pubcomp-reason-0x10": "reports the generic MQTT-4.13.1-1; the PUBCOMP statement is MQTT-3.7.2-1",
-}
+var knownCodecBug = map[string]string{}
 
 func loadGolden(t *testing.T) []packettest.Case {
 	t.Helper()

@@ -263,7 +263,11 @@ var malformedClasses = []MalformedClass{
 			}
 		}
 		f = f.Patch(len(f.Body)-1, o)
-		return Case{Rule: ruleSubscribeOptions.of(g.Version), Reason: MalformedPacket, Expect: ExpectClose,
+		rule, reason := ruleSubscribeOptions.of(g.Version), MalformedPacket
+		if o == 3 && g.Version == V5 {
+			rule, reason = g.generic(), ProtocolError // §3.8.3.1
+		}
+		return Case{Rule: rule, Reason: reason, Expect: ExpectClose,
 			Phase: PhaseAfterConnect, Bytes: f.Bytes(), Detail: fmt.Sprintf("subscription options 0x%02X", o)}
 	}},
 	{Name: "packet-id-zero", Desc: "a QoS > 0 PUBLISH, SUBSCRIBE or UNSUBSCRIBE with packet identifier 0", gen: func(g *Gen) Case {
@@ -373,7 +377,7 @@ var malformedClasses = []MalformedClass{
 				Bytes: AppendUnchecked(nil, p, g.Version), Detail: "Payload Format Indicator outside 0..1"}
 		}
 		p.Properties.Raw = AppendRawProperty(nil, byte(PropTopicAlias), 0, 0)
-		return Case{Rule: "MQTT-3.3.2-8", Reason: ProtocolError, Expect: ExpectClose, Phase: PhaseAfterConnect,
+		return Case{Rule: "MQTT-3.3.2-8", Reason: TopicAliasInvalid, Expect: ExpectClose, Phase: PhaseAfterConnect,
 			Bytes: AppendUnchecked(nil, p, g.Version), Detail: "Topic Alias 0"}
 	}},
 	{Name: "property-not-allowed", Desc: "a property in a packet that may not carry it", v5: true, gen: func(g *Gen) Case {
@@ -390,7 +394,7 @@ var malformedClasses = []MalformedClass{
 			props.Set(id, uint32(5))
 		}
 		p.Properties = props
-		return Case{Rule: g.generic(), Reason: ProtocolError, Expect: ExpectClose, Phase: PhaseAfterConnect,
+		return Case{Rule: g.generic(), Reason: MalformedPacket, Expect: ExpectClose, Phase: PhaseAfterConnect,
 			Bytes: AppendUnchecked(nil, p, g.Version), Detail: id.String() + " in PUBLISH"}
 	}},
 	{Name: "server-packet", Desc: "a client sends a packet only a server may send", gen: func(g *Gen) Case {

@@ -379,7 +379,8 @@ func (c *cursor) properties(p *Properties, t Type, from Side) error {
 				"unknown property identifier 0x%02X at offset %d", idv, at)
 		}
 		if in.allowed&(1<<t) == 0 {
-			return violation(c.v, c.t, ruleProtocolViolation, "2.2.2.2", ProtocolError,
+			// §2.2.2.2: an identifier not valid for the packet is malformed.
+			return violation(c.v, c.t, ruleProtocolViolation, "2.2.2.2", MalformedPacket,
 				"%s (0x%02X) at offset %d is not allowed in %s", in.name, byte(id), at, where)
 		}
 		if id != PropUserProperty && !(id == PropSubscriptionIdentifier && c.t == TypePublish) && p.Has(id) {
@@ -445,6 +446,9 @@ func (c *cursor) properties(p *Properties, t Type, from Side) error {
 		}
 	}
 	c.off = end
+	if err := p.checkCombinations(c.v, c.t, t, from); err != nil {
+		return err
+	}
 	if c.t == TypePublish && from == FromClient && len(p.SubscriptionIdentifiers) > 0 {
 		// MQTT-3.3.4-6: only a server puts subscription identifiers in PUBLISH.
 		return violation(c.v, c.t, rules{v5: "MQTT-3.3.4-6"}, "3.3.4", ProtocolError,
@@ -457,16 +461,42 @@ func (c *cursor) properties(p *Properties, t Type, from Side) error {
 	return nil
 }
 
+// checkCombinations applies the rules that involve more than one property
+// or the packet's direction. pt is the packet, t the property set (the
+// will's or the packet's own).
+func (p *Properties) checkCombinations(v Version, pt, t Type, from Side) error {
+	if p.Present.Has(PropAuthenticationData) && !p.Present.Has(PropAuthenticationMethod) {
+		// §3.1.2.11.10, §3.2.2.3.18, §3.15.2.2.3
+		return violation(v, pt, ruleProtocolViolation, "3.1.2.11.10", ProtocolError,
+			"Authentication Data without an Authentication Method")
+	}
+	if p.Present.Has(PropResponseTopic) {
+		if err := topic.ValidateName(p.ResponseTopic, true); err != nil {
+			r := ruleProtocolViolation
+			if t == TypePublish {
+				r = rules{v5: "MQTT-3.3.2-14"}
+			}
+			return violation(v, pt, r, "3.3.2.3.5", ProtocolError, "Response Topic: %v", err)
+		}
+	}
+	if pt == TypeDisconnect && from == FromServer && p.Present.Has(PropSessionExpiryInterval) {
+		return violation(v, pt, rules{v5: "MQTT-3.14.2-2"}, "3.14.2.2.2", ProtocolError,
+			"a server sent Session Expiry Interval in DISCONNECT")
+	}
+	return nil
+}
+
 // checkPropValue applies the value rules the specification calls a Protocol
 // Error: 0 for Receive Maximum, Topic Alias, Maximum Packet Size and
 // Subscription Identifier; anything but 0 or 1 for the boolean bytes.
 func checkPropValue(v Version, t Type, id PropID, in propInfo, x uint32, at int) error {
 	if (in.bool01 && x > 1) || (in.nonZero && x == 0) {
-		r := ruleProtocolViolation
+		r, reason := ruleProtocolViolation, ProtocolError
 		if id == PropTopicAlias {
-			r = rules{v5: "MQTT-3.3.2-8"}
+			// §3.3.4: the receiver answers Topic Alias invalid.
+			r, reason = rules{v5: "MQTT-3.3.2-8"}, TopicAliasInvalid
 		}
-		return violation(v, t, r, "2.2.2.2", ProtocolError,
+		return violation(v, t, r, "2.2.2.2", reason,
 			"%s (0x%02X) at offset %d has the value %d, which the specification forbids", id, byte(id), at, x)
 	}
 	return nil
@@ -497,6 +527,9 @@ func (p *Properties) validate(v Version, t Type, from Side) error {
 		return violation(v, t, ruleProtocolViolation, "2.2.2", ProtocolError,
 			"raw property bytes in %s are only written by AppendUnchecked", where)
 	}
+	if err := p.checkCombinations(v, t, t, from); err != nil {
+		return err
+	}
 	for s := uint64(p.Present); s != 0; s &= s - 1 {
 		id := PropID(bits.TrailingZeros64(s))
 		in, ok := id.info()
@@ -505,7 +538,7 @@ func (p *Properties) validate(v Version, t Type, from Side) error {
 				"Present marks 0x%02X, which is not a single-valued property", byte(id))
 		}
 		if in.allowed&(1<<t) == 0 {
-			return violation(v, t, ruleProtocolViolation, "2.2.2.2", ProtocolError,
+			return violation(v, t, ruleProtocolViolation, "2.2.2.2", MalformedPacket,
 				"%s (0x%02X) is not allowed in %s", in.name, byte(id), where)
 		}
 		var x uint32

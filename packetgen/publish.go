@@ -65,7 +65,9 @@ var (
 	ruleQoS3         = rules{"MQTT-3.3.1-4", "MQTT-3.3.1-4"}
 	ruleDupQoS0      = rules{"MQTT-3.3.1-2", "MQTT-3.3.1-2"}
 	rulePacketIDZero = rules{"MQTT-2.3.1-1", "MQTT-2.2.1-3"}
-	ruleEmptyTopic   = rules{"MQTT-4.7.3-1", "MQTT-4.7.3-1"}
+	// 5.0 numbers the server's duty on its own PUBLISH apart.
+	rulePacketIDZeroServer = rules{"MQTT-2.3.1-1", "MQTT-2.2.1-4"}
+	ruleEmptyTopic         = rules{"MQTT-4.7.3-1", "MQTT-4.7.3-1"}
 )
 
 // checkPublishFlags applies the fixed-header rules of PUBLISH.
@@ -126,7 +128,11 @@ func (p *Publish) decode(c *cursor, flags byte, from Side) error {
 			return err
 		}
 		if p.PacketID == 0 {
-			return violation(c.v, TypePublish, rulePacketIDZero, "2.3.1", ProtocolError,
+			r := rulePacketIDZero
+			if from == FromServer {
+				r = rulePacketIDZeroServer
+			}
+			return violation(c.v, TypePublish, r, "2.3.1", ProtocolError,
 				"a QoS %d PUBLISH has packet identifier 0", p.QoS)
 		}
 	}

@@ -136,6 +136,11 @@ func checkOptions(v Version, o byte, at int) error {
 			"reserved bits set in the subscription options 0x%02X at offset %d", o, at)
 	}
 	if o&3 == 3 {
+		if v == V5 {
+			// §3.8.3.1: a Maximum QoS of 3 is a Protocol Error.
+			return violation(v, TypeSubscribe, ruleProtocolViolation, "3.8.3.1", ProtocolError,
+				"maximum QoS is 3 at offset %d", at)
+		}
 		return violation(v, TypeSubscribe, ruleSubscribeOptions, "3.8.3.1", MalformedPacket,
 			"requested QoS is 3 at offset %d", at)
 	}

@@ -1,0 +1,90 @@
+package broker
+
+import (
+	"strings"
+
+	"github.com/mqttbench/mqttbench/packetgen/topic"
+)
+
+// Faults each break one behaviour on purpose. They exist so mqttbench can
+// prove that its conformance suite catches a broker that gets that
+// behaviour wrong (suites' self-validation); never set one otherwise.
+type Faults struct {
+	DropWill            bool // never publish a will
+	ForgetRetained      bool // store no retained message
+	QoS2Twice           bool // deliver a repeated QoS 2 PUBLISH again before PUBREL
+	WidenPlus           bool // '+' also matches several levels
+	IgnoreKeepalive     bool // never drop a silent client
+	ResumeAsClean       bool // discard persistent sessions on reconnect
+	LiveRetainFlag      bool // keep RETAIN 1 on live deliveries
+	NoDupOnResend       bool // re-send unacknowledged messages with DUP 0
+	DollarWildcard      bool // let '#' and '+' match topics starting with '$'
+	AcceptSecondConnect bool // answer a second CONNECT instead of closing
+	IgnoreUnsubscribe   bool // UNSUBACK but keep delivering
+	GrantInvalidFilters bool // accept 'a/#/b' and friends in SUBSCRIBE
+	DowngradeToQoS0     bool // deliver everything at QoS 0
+	ReverseQueue        bool // deliver queued messages newest first
+}
+
+// Fault names as the command line and the self-validation spell them.
+var faultNames = map[string]func(*Faults){
+	"drop-will":             func(f *Faults) { f.DropWill = true },
+	"forget-retained":       func(f *Faults) { f.ForgetRetained = true },
+	"qos2-twice":            func(f *Faults) { f.QoS2Twice = true },
+	"widen-plus":            func(f *Faults) { f.WidenPlus = true },
+	"ignore-keepalive":      func(f *Faults) { f.IgnoreKeepalive = true },
+	"resume-as-clean":       func(f *Faults) { f.ResumeAsClean = true },
+	"live-retain-flag":      func(f *Faults) { f.LiveRetainFlag = true },
+	"no-dup-on-resend":      func(f *Faults) { f.NoDupOnResend = true },
+	"dollar-wildcard":       func(f *Faults) { f.DollarWildcard = true },
+	"accept-second-connect": func(f *Faults) { f.AcceptSecondConnect = true },
+	"ignore-unsubscribe":    func(f *Faults) { f.IgnoreUnsubscribe = true },
+	"grant-invalid-filters": func(f *Faults) { f.GrantInvalidFilters = true },
+	"downgrade-to-qos0":     func(f *Faults) { f.DowngradeToQoS0 = true },
+	"reverse-queue":         func(f *Faults) { f.ReverseQueue = true },
+}
+
+// FaultNames lists the faults by name.
+func FaultNames() []string {
+	names := make([]string, 0, len(faultNames))
+	for n := range faultNames {
+		names = append(names, n)
+	}
+	return names
+}
+
+// ParseFault sets the named fault.
+func ParseFault(name string, f *Faults) bool {
+	set, ok := faultNames[name]
+	if ok {
+		set(f)
+	}
+	return ok
+}
+
+// widenedMatch is Match with the WidenPlus fault: '+' takes one or more
+// levels.
+func widenedMatch(filter, name string) bool {
+	if topic.Match(filter, name) {
+		return true
+	}
+	return widen(strings.Split(filter, "/"), strings.Split(name, "/"))
+}
+
+func widen(f, n []string) bool {
+	if len(f) == 0 {
+		return len(n) == 0
+	}
+	switch f[0] {
+	case "#":
+		return true
+	case "+":
+		for i := 1; i <= len(n); i++ {
+			if widen(f[1:], n[i:]) {
+				return true
+			}
+		}
+		return false
+	}
+	return len(n) > 0 && f[0] == n[0] && widen(f[1:], n[1:])
+}
