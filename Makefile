@@ -3,9 +3,9 @@ GO       ?= go
 FUZZTIME ?= 30s
 PKGS     := ./...
 
-.PHONY: test fmt-check vet unit build bench fuzz clean
+.PHONY: test fmt-check vet unit conform-mosquitto build bench fuzz clean
 
-test: fmt-check vet unit
+test: fmt-check vet unit conform-mosquitto
 
 fmt-check:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
@@ -18,6 +18,11 @@ vet:
 # generator and the CLI are concurrent, and the codec is cheap enough.
 unit:
 	$(GO) test -race -count=1 $(PKGS)
+
+# The conformance suite against a real broker: mosquitto 2.0 from apt,
+# installed and started by the project's own script.
+conform-mosquitto:
+	./scripts/conform-mosquitto.sh
 
 build:
 	$(GO) build -o bin/mqttbench ./cmd/mqttbench

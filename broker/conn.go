@@ -28,18 +28,20 @@ type conn struct {
 	keepalive time.Duration
 	will      *message
 
+	// The writer goroutine runs only while there is something to send, so
+	// an idle connection costs one goroutine, not two.
 	qmu     sync.Mutex
 	queue   []packetgen.Packet
-	wake    chan struct{}
+	writing bool // a writer goroutine is running
+	closed  bool // no writer starts any more
+	writers sync.WaitGroup
 	done    chan struct{} // closed when the connection is closing
 	closing sync.Once
 	reason  error
-	written chan struct{} // closed when the writer has stopped
 }
 
 func newConn(srv *Server, nc net.Conn) *conn {
-	c := &conn{srv: srv, nc: nc, wake: make(chan struct{}, 1), done: make(chan struct{}),
-		written: make(chan struct{})}
+	c := &conn{srv: srv, nc: nc, done: make(chan struct{})}
 	c.rd = packetgen.NewReader(nc, packetgen.Decoder{Side: packetgen.FromClient, MaxPacketSize: srv.opts.MaxPacketSize})
 	c.enc = packetgen.Encoder{Version: packetgen.V311, Side: packetgen.FromServer}
 	return c
@@ -52,52 +54,56 @@ var (
 	errKeepalive  = errors.New("keep alive expired")
 )
 
-// send queues p for the writer. Safe from any goroutine.
+// send queues p for the writer, starting one if none runs. Safe from any
+// goroutine; after close it drops p.
 func (c *conn) send(p packetgen.Packet) {
 	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if c.closed {
+		return
+	}
 	c.queue = append(c.queue, p)
-	c.qmu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if !c.writing {
+		c.writing = true
+		c.writers.Add(1)
+		go c.writer()
 	}
 }
 
 // close starts closing the connection for reason; the first reason wins.
 func (c *conn) close(reason error) {
 	c.closing.Do(func() {
+		c.qmu.Lock()
+		c.closed = true
+		c.qmu.Unlock()
 		c.reason = reason
 		close(c.done)
 		// Unblock the reader and a writer stuck on a client that does not
-		// read; the writer closes the socket when it has stopped.
+		// read; serve closes the socket once both have stopped.
 		past := time.Unix(1, 0)
 		c.nc.SetReadDeadline(past)  //nolint:errcheck
 		c.nc.SetWriteDeadline(past) //nolint:errcheck
 	})
 }
 
-// writer encodes and writes queued packets until the connection closes.
-// After a DISCONNECT-free close it flushes nothing more.
+// writer encodes and writes queued packets until the queue is empty or
+// the connection closes.
 func (c *conn) writer() {
-	defer close(c.written)
-	defer c.nc.Close()
+	defer c.writers.Done()
 	defer c.recoverPanic("writer")
-	var w *bufio.Writer // made only while there is something to write
+	w := bufio.NewWriterSize(c.nc, 4096)
 	var buf []byte
-	var batch []packetgen.Packet
 	for {
-		select {
-		case <-c.done:
-			return
-		case <-c.wake:
-		}
 		c.qmu.Lock()
-		batch, c.queue = c.queue, batch[:0]
-		c.qmu.Unlock()
-		if w == nil {
-			w = bufio.NewWriterSize(c.nc, 4096)
+		batch := c.queue
+		c.queue = nil
+		if len(batch) == 0 || c.closed {
+			c.writing = false
+			c.qmu.Unlock()
+			return
 		}
-		for i, p := range batch {
+		c.qmu.Unlock()
+		for _, p := range batch {
 			var err error
 			buf, err = c.enc.Append(buf[:0], p)
 			if err != nil {
@@ -109,23 +115,11 @@ func (c *conn) writer() {
 			}
 			if _, err := w.Write(buf); err != nil {
 				c.close(fmt.Errorf("write: %w", err))
-				return
+				break
 			}
-			batch[i] = nil
 		}
 		if err := w.Flush(); err != nil {
 			c.close(fmt.Errorf("write: %w", err))
-			return
-		}
-		if cap(buf) > 64<<10 {
-			buf = nil
-		}
-		c.qmu.Lock()
-		idle := len(c.queue) == 0
-		c.qmu.Unlock()
-		if idle {
-			w = nil // an idle connection holds no write buffer
-			batch = nil
 		}
 	}
 }
@@ -150,11 +144,11 @@ func (c *conn) recoverPanic(where string) {
 // serve reads packets until the connection ends, then cleans up: the will
 // is published unless the client said DISCONNECT, and a clean session ends.
 func (c *conn) serve() (err error) {
-	go c.writer()
 	defer func() {
 		c.recoverPanic("reader")
 		c.close(io.EOF)
-		<-c.written
+		c.writers.Wait()
+		c.nc.Close()
 		c.finish()
 		if c.reason != nil && !errors.Is(c.reason, errDisconnect) && !errors.Is(c.reason, io.EOF) {
 			err = c.reason
@@ -377,6 +371,9 @@ func (c *conn) handlePublish(p *packetgen.Publish) error {
 		s := c.sess
 		s.mu.Lock()
 		_, seen := s.inboundQoS2[p.PacketID]
+		if s.inboundQoS2 == nil {
+			s.inboundQoS2 = map[uint16]struct{}{}
+		}
 		s.inboundQoS2[p.PacketID] = struct{}{}
 		s.mu.Unlock()
 		if !seen || c.srv.opts.Faults.QoS2Twice {

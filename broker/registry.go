@@ -72,7 +72,7 @@ func (s *Server) dropSubsLocked(sess *session) {
 	for f := range sess.subs {
 		s.subs.Remove(f, sess)
 	}
-	sess.subs = map[string]packetgen.QoS{}
+	sess.subs = nil
 }
 
 // subscribe adds or replaces subscriptions (MQTT-3.8.4-3: a repeated
@@ -80,6 +80,9 @@ func (s *Server) dropSubsLocked(sess *session) {
 func (s *Server) subscribe(sess *session, subs []packetgen.Subscription) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if sess.subs == nil && len(subs) > 0 {
+		sess.subs = map[string]packetgen.QoS{}
+	}
 	for _, sub := range subs {
 		sess.subs[sub.Filter] = sub.QoS
 		s.subs.Add(sub.Filter, sess)

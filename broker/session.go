@@ -40,8 +40,9 @@ type queuedMsg struct {
 }
 
 func newSession(srv *Server, id string, clean bool) *session {
-	return &session{id: id, srv: srv, clean: clean, subs: map[string]packetgen.QoS{},
-		inboundQoS2: map[uint16]struct{}{}}
+	// The maps are made on first use: most sessions of a large idle fleet
+	// never need them.
+	return &session{id: id, srv: srv, clean: clean}
 }
 
 // deliver hands m to the session at qos (already the minimum of the

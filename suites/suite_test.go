@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/types"
 	"github.com/onsi/gomega"
 
 	"github.com/mqttbench/mqttbench/broker"
@@ -20,6 +21,8 @@ var (
 	brokerAddr = flag.String("broker", "", "host:port of the broker under test (default: in-process reference broker)")
 	profile    = flag.String("profile", "", "capability profile (YAML)")
 	grace      = flag.Duration("grace", 0, "extra time allowed beyond the specification's timings")
+	fault      = flag.String("fault", "", "break one behaviour of the in-process broker (self-validation)")
+	jsonOut    = flag.String("json", "", "write the conformance result as JSON here")
 )
 
 func TestConformance(t *testing.T) {
@@ -33,7 +36,11 @@ func TestConformance(t *testing.T) {
 		cfg.Profile = p
 	}
 	if *brokerAddr == "" {
-		srv := broker.New(broker.Options{Listen: []string{"127.0.0.1:0"}})
+		opts := broker.Options{Listen: []string{"127.0.0.1:0"}}
+		if *fault != "" && !broker.ParseFault(*fault, &opts.Faults) {
+			t.Fatalf("unknown fault %q (known: %v)", *fault, broker.FaultNames())
+		}
+		srv := broker.New(opts)
 		if err := srv.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -47,5 +54,12 @@ func TestConformance(t *testing.T) {
 		c.Close()
 	}
 	suites.Register(&cfg)
+	if *jsonOut != "" {
+		ginkgo.ReportAfterSuite("json", func(r types.Report) {
+			if err := suites.Convert(r, cfg).WriteJSON(*jsonOut); err != nil {
+				t.Errorf("writing %s: %v", *jsonOut, err)
+			}
+		})
+	}
 	ginkgo.RunSpecs(t, "mqttbench conformance")
 }
