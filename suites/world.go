@@ -3,6 +3,7 @@ package suites
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,7 +40,9 @@ func newWorld(cfg *Config, statements []string) *World {
 	return &World{
 		cfg:        cfg,
 		Statements: statements,
-		prefix:     fmt.Sprintf("mb%x-%d", cfg.Seed%0xFFFFFF, n),
+		// Seed, process and sequence: unique across a run, across the
+		// processes of a parallel ginkgo run and across runs.
+		prefix:     fmt.Sprintf("m%x%x-%d", cfg.Seed&0xFFFF, os.Getpid()&0xFFFF, n),
 		Trace:      wire.NewTrace(),
 		retained:   map[string]bool{},
 		persistent: map[string]bool{},
