@@ -428,3 +428,35 @@ func TestStartOnPortZero(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A takeover closes the old connection at once even while its reader is
+// busy: the keep alive deadline it re-arms after each packet must not undo
+// the close (a race the conformance suite found over TCP).
+func TestTakeoverWhileBusy(t *testing.T) {
+	s := newServer(t, Options{Listen: []string{"127.0.0.1:0"}})
+	must(t, s.Start())
+	addr := s.Addrs()[0].String()
+	dial := func(id string, clean bool) *wire.Conn {
+		nc, err := net.Dial("tcp", addr)
+		must(t, err)
+		c := wire.New(nc, id, packetgen.V311, nil)
+		t.Cleanup(func() { c.Close() })
+		if _, err := c.Connect(&packetgen.Connect{ProtocolLevel: 4, ClientID: id, CleanStart: clean, KeepAlive: 60}, wait); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	pubc := dial("pub", true)
+	for i := 0; i < 30; i++ {
+		old := dial("busy", false)
+		subscribe(t, old, "busy/t", 1)
+		must(t, pubc.Send(pub("busy/t", "x", 1, uint16(i+1))))
+		got := expectPublish(t, old)
+		must(t, old.Send(&packetgen.Puback{PacketID: got.PacketID}))
+		dial("busy", true)
+		if _, err := old.ExpectClosed(500 * time.Millisecond); err != nil {
+			t.Fatalf("round %d: the taken-over connection stayed open: %v", i, err)
+		}
+		wire.Expect[*packetgen.Puback](pubc, wait) //nolint:errcheck
+	}
+}

@@ -159,8 +159,8 @@ func (c *conn) serve() (err error) {
 		return err
 	}
 	for {
-		if c.keepalive > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(c.keepalive)) //nolint:errcheck
+		if c.keepalive > 0 && !c.armRead(time.Now().Add(c.keepalive)) {
+			return nil
 		}
 		p, err := c.rd.ReadPacket()
 		if err != nil && !refusableFilter(p, err, c.enc.Version) {
@@ -171,6 +171,22 @@ func (c *conn) serve() (err error) {
 			c.close(err)
 			return nil
 		}
+	}
+}
+
+// armRead sets the read deadline and reports whether the connection is
+// still open. close moves the deadline into the past to stop the reader; a
+// deadline set after that would undo it (a taken-over connection would stay
+// open for its keep alive), so the check comes after the set: a close
+// before it is seen here, a close after it moves the deadline again.
+func (c *conn) armRead(t time.Time) bool {
+	c.nc.SetReadDeadline(t) //nolint:errcheck
+	select {
+	case <-c.done:
+		c.nc.SetReadDeadline(time.Unix(1, 0)) //nolint:errcheck
+		return false
+	default:
+		return true
 	}
 }
 
@@ -243,7 +259,9 @@ func (c *conn) handshake() error {
 	if cp.KeepAlive > 0 && !c.srv.opts.Faults.IgnoreKeepalive {
 		c.keepalive = time.Duration(float64(cp.KeepAlive) * c.srv.opts.KeepaliveGrace * float64(time.Second))
 	}
-	c.nc.SetReadDeadline(time.Time{}) //nolint:errcheck
+	if !c.armRead(time.Time{}) {
+		return c.reason
+	}
 	if !c.srv.attach(c, clientID, cp.CleanStart) {
 		return ErrServerClosed
 	}

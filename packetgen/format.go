@@ -43,7 +43,7 @@ func Format(p Packet) string {
 		if wl := p.Will; wl != nil {
 			w("will.qos", byte(wl.QoS))
 			flag("will.retain", wl.Retain)
-			w("will.topic", strconv.Quote(wl.Topic))
+			w("will.topic", quoteString(wl.Topic))
 			w("will.payload", quoteBytes(wl.Payload))
 			formatProps(&b, "will.", &wl.Properties)
 		}
@@ -75,7 +75,7 @@ func Format(p Packet) string {
 		w("id", p.PacketID)
 		formatProps(&b, "", &p.Properties)
 		for _, s := range p.Subscriptions {
-			fmt.Fprintf(&b, " %s:%d", strconv.Quote(s.Filter), s.QoS)
+			fmt.Fprintf(&b, " %s:%d", quoteString(s.Filter), s.QoS)
 			flag("nl", s.NoLocal)
 			flag("rap", s.RetainAsPublished)
 			if s.RetainHandling != 0 {
@@ -90,7 +90,7 @@ func Format(p Packet) string {
 		w("id", p.PacketID)
 		formatProps(&b, "", &p.Properties)
 		for _, f := range p.Filters {
-			b.WriteString(" " + strconv.Quote(f))
+			b.WriteString(" " + quoteString(f))
 		}
 	case *Unsuback:
 		w("id", p.PacketID)
@@ -156,6 +156,15 @@ func formatProps(b *strings.Builder, prefix string, p *Properties) {
 	if p.Raw != nil {
 		fmt.Fprintf(b, " %sp.raw=%X", prefix, p.Raw)
 	}
+}
+
+// quoteString quotes a string field, cut like quoteBytes so that a
+// 65,535-byte topic filter does not flood a trace line.
+func quoteString(s string) string {
+	if len(s) <= 64 {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(s[:64]) + fmt.Sprintf("...(%d bytes)", len(s))
 }
 
 // quoteBytes quotes printable bytes and hex-dumps the rest, cutting long

@@ -15,6 +15,9 @@ type Client struct {
 	*wire.Conn
 	w      *World
 	nextID uint16
+	// held keeps PUBLISH packets that arrived while the client waited for
+	// something else (a SUBACK), for the next Receive.
+	held []packetgen.Packet
 }
 
 // ID returns a fresh packet identifier.
@@ -42,6 +45,11 @@ func (c *Client) MustSendRaw(b []byte, what string) {
 
 // Next waits for the next packet and fails the spec if none comes.
 func (c *Client) Next(expected string) packetgen.Packet {
+	if len(c.held) > 0 {
+		p := c.held[0]
+		c.held = c.held[1:]
+		return p
+	}
 	p, err := c.Recv(c.w.cfg.Timeout)
 	if err != nil {
 		c.w.Failf("expected %s at %s; got %s", expected, c.Name, describeErr(err))
@@ -83,7 +91,23 @@ func (c *Client) Subscribe(filter string, qos packetgen.QoS) packetgen.ReasonCod
 func (c *Client) SubscribeMany(subs []packetgen.Subscription) []packetgen.ReasonCode {
 	id := c.ID()
 	c.MustSend(&packetgen.Subscribe{PacketID: id, Subscriptions: subs})
-	ack := ExpectPacket[*packetgen.Suback](c)
+	// A broker may send PUBLISH packets (retained messages, deliveries for
+	// other subscriptions) before the SUBACK: keep them for Receive.
+	var ack *packetgen.Suback
+	for ack == nil {
+		p, err := c.Recv(c.w.cfg.Timeout)
+		if err != nil {
+			c.w.Failf("expected SUBACK id=%d at %s; got %s", id, c.Name, describeErr(err))
+		}
+		switch p := p.(type) {
+		case *packetgen.Suback:
+			ack = p
+		case *packetgen.Publish:
+			c.held = append(c.held, p)
+		default:
+			c.w.Failf("expected SUBACK id=%d at %s; got %s", id, c.Name, packetgen.Format(p))
+		}
+	}
 	if ack.PacketID != id || len(ack.ReasonCodes) != len(subs) {
 		c.w.Failf("expected SUBACK id=%d with %d codes; got %s", id, len(subs), packetgen.Format(ack))
 	}
@@ -180,6 +204,9 @@ func (c *Client) Ack(p *packetgen.Publish) {
 // acknowledging each.
 func (c *Client) ReceiveAll() []*packetgen.Publish {
 	var out []*packetgen.Publish
+	for len(c.held) > 0 {
+		out = append(out, c.Receive())
+	}
 	for {
 		p, err := c.Recv(c.w.cfg.Quiet)
 		if errors.Is(err, wire.ErrTimeout) {
@@ -204,6 +231,9 @@ func (c *Client) ExpectNothing(why string) {
 
 // ExpectNothingFor requires that no packet arrives for d.
 func (c *Client) ExpectNothingFor(d time.Duration, why string) {
+	if len(c.held) > 0 {
+		c.w.Failf("expected no packet at %s (%s); got %s", c.Name, why, packetgen.Format(c.held[0]))
+	}
 	p, err := c.Recv(d)
 	switch {
 	case errors.Is(err, wire.ErrTimeout):
@@ -216,13 +246,18 @@ func (c *Client) ExpectNothingFor(d time.Duration, why string) {
 }
 
 // ExpectClosed requires the broker to close the connection within the
-// timeout plus grace. Before closing, a 5.0 broker may send DISCONNECT
-// with a reason code of 0x80 or more (MQTT-4.13.1-1); nothing else may
-// come first.
+// timeout: a protocol violation is answered at once, so no grace is added
+// (grace is for the timers the specification states, such as keep alive).
+// Before closing, a 5.0 broker may send DISCONNECT with a reason code of
+// 0x80 or more (MQTT-4.13.1-1); nothing else may come first.
 func (c *Client) ExpectClosed(why string) {
-	got, err := c.Conn.ExpectClosed(c.w.cfg.Timeout + c.w.cfg.Grace)
+	got, err := c.Conn.ExpectClosed(c.w.cfg.Timeout)
 	if err != nil {
-		c.w.Failf("expected the broker to close the connection of %s (%s); got %s", c.Name, why, describeErr(err))
+		seen := ""
+		for _, p := range got {
+			seen += packetgen.Format(p) + " and then "
+		}
+		c.w.Failf("expected the broker to close the connection of %s (%s); got %s%s", c.Name, why, seen, describeErr(err))
 	}
 	for _, p := range got {
 		if d, ok := p.(*packetgen.Disconnect); ok && c.Version() == packetgen.V5 && d.ReasonCode >= 0x80 {

@@ -29,6 +29,7 @@ func addSection(number, title string, specs func(s *S)) {
 type S struct {
 	cfg     *Config
 	section string
+	cite    func(statements []string) // when set (coverage test), Spec records the IDs instead of adding a spec
 }
 
 // Labels every spec carries: the protocol version.
@@ -46,6 +47,10 @@ func (s *S) Spec(ids, text string, args ...any) {
 	body, ok := args[len(args)-1].(func(*World))
 	if !ok {
 		panic("suites: the last argument of Spec must be func(*World): " + text)
+	}
+	if s.cite != nil {
+		s.cite(statements)
+		return
 	}
 	name := "[" + strings.Join(statements, " ") + "] " + text
 	decorators := append([]any{ginkgo.Label(s.versionLabel())}, args[:len(args)-1]...)

@@ -37,13 +37,15 @@ var worldSeq atomic.Uint64
 
 func newWorld(cfg *Config, statements []string) *World {
 	n := worldSeq.Add(1)
+	trace := wire.NewTrace()
+	trace.Redact(cfg.Profile.Password)
 	return &World{
 		cfg:        cfg,
 		Statements: statements,
 		// Seed, process and sequence: unique across a run, across the
 		// processes of a parallel ginkgo run and across runs.
 		prefix:     fmt.Sprintf("m%x%x-%d", cfg.Seed&0xFFFF, os.Getpid()&0xFFFF, n),
-		Trace:      wire.NewTrace(),
+		Trace:      trace,
 		retained:   map[string]bool{},
 		persistent: map[string]bool{},
 	}

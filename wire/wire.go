@@ -5,6 +5,7 @@
 package wire
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -44,6 +45,18 @@ type Trace struct {
 	mu      sync.Mutex
 	start   time.Time
 	entries []Entry
+	secrets [][]byte
+}
+
+// Redact withholds the hex of any packet whose bytes contain secret (a
+// password): decoded packets never show passwords, raw bytes would.
+func (t *Trace) Redact(secret string) {
+	if t == nil || secret == "" {
+		return
+	}
+	t.mu.Lock()
+	t.secrets = append(t.secrets, []byte(secret))
+	t.mu.Unlock()
 }
 
 // NewTrace starts a trace now.
@@ -56,6 +69,12 @@ func (t *Trace) add(name string, dir Direction, what string, b []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := Entry{At: time.Since(t.start), Dir: dir, Packet: name + " " + what}
+	for _, s := range t.secrets {
+		if bytes.Contains(b, s) {
+			e.Hex, b = "(withheld: holds a secret)", nil
+			break
+		}
+	}
 	if len(b) > 0 {
 		if len(b) > 256 {
 			e.Hex = fmt.Sprintf("% X ...(%d bytes)", b[:256], len(b))

@@ -1,0 +1,262 @@
+package suites
+
+import (
+	"fmt"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // Ginkgo's DSL reads best unqualified
+
+	"github.com/mqttbench/mqttbench/packetgen"
+)
+
+func init() {
+	addSection("4.7", "Topic Names and Topic Filters", func(s *S) {
+		// Wildcards may appear in topic filters but not in topic names: a
+		// PUBLISH whose topic name holds '+' or '#' is a protocol
+		// violation, so the server closes the connection and forwards
+		// nothing.
+		s.Spec("MQTT-4.7.1-1", "closes the network connection on a PUBLISH whose topic name holds a wildcard, forwarding nothing",
+			Label("topics", "malformed"), func(w *World) {
+				sub := w.Connect("sub")
+				if *w.cfg.Profile.Wildcards {
+					sub.Granted(w.Topic("#"), 0)
+				}
+				names := []string{w.Topic("+"), w.Topic("#"), w.Topic("a+/b"), w.Topic("a/#b")}
+				cs := make([]*Client, len(names))
+				for i, n := range names {
+					cs[i] = w.Connect(fmt.Sprintf("pub%d", i))
+					sendUnchecked(cs[i], &packetgen.Publish{Topic: []byte(n), Payload: []byte("wild")})
+				}
+				for i, c := range cs {
+					c.ExpectClosed(fmt.Sprintf("PUBLISH to the topic name %q", names[i]))
+				}
+				sub.ExpectNothing("a PUBLISH with a wildcard in its topic name is not forwarded")
+			})
+
+		// '#' matches the parent level and any number of child levels;
+		// it stands alone or after a '/', as the last character.
+		s.Spec("MQTT-4.7.1-2", "matches the parent and any number of child levels with a trailing '#'",
+			Label("topics", "wildcard"), func(w *World) {
+				w.Require(*w.cfg.Profile.Wildcards, "wildcard subscriptions")
+				t := w.Topic("sport")
+				p1 := t + "/tennis/player1"
+				topics := []string{t, t + "/", t + "/tennis", p1, p1 + "/ranking", p1 + "/score/wimbledon", t + "//x", t + "x", w.Topic("other")}
+				checkMatching(w, topics, []matchCase{
+					{t + "/#", []string{t, t + "/", t + "/tennis", p1, p1 + "/ranking", p1 + "/score/wimbledon", t + "//x"}},
+					{p1 + "/#", []string{p1, p1 + "/ranking", p1 + "/score/wimbledon"}},
+					{t + "/tennis/#", []string{t + "/tennis", p1, p1 + "/ranking", p1 + "/score/wimbledon"}},
+					{t + "/+/player1/#", []string{p1, p1 + "/ranking", p1 + "/score/wimbledon"}},
+				})
+			})
+
+		// '#' on its own is a valid filter that matches every topic name
+		// (not starting with '$').
+		s.Spec("MQTT-4.7.1-2", "matches every topic with the filter '#' alone",
+			Label("topics", "wildcard"), func(w *World) {
+				w.Require(*w.cfg.Profile.Wildcards, "wildcard subscriptions")
+				u := w.ClientID("lone")
+				topics := []string{w.Topic("a"), w.Topic("a/b/c"), "/" + u, u, u + "/"}
+				checkMatching(w, topics, []matchCase{{"#", topics}})
+			})
+
+		// '#' anywhere but alone as the last level makes the filter
+		// invalid: the server refuses it (SUBACK 0x80) or closes.
+		s.Spec("MQTT-4.7.1-2", "refuses a filter with '#' other than as the whole last level",
+			Label("topics", "wildcard", "malformed"), func(w *World) {
+				bad := []string{w.Topic("sport/tennis#"), w.Topic("sport/tennis/#/ranking"), "#/" + w.Topic("a"), w.Topic("##")}
+				for i, f := range bad {
+					expectFilterRefused(w.Connect(fmt.Sprintf("bad%d", i)), f, "'#' must be the whole last level")
+				}
+			})
+
+		// '+' matches exactly one level, which may be empty, at any level.
+		s.Spec("MQTT-4.7.1-3", "matches exactly one level, empty ones included, with '+'",
+			Label("topics", "wildcard"), func(w *World) {
+				w.Require(*w.cfg.Profile.Wildcards, "wildcard subscriptions")
+				t := w.Topic("sport")
+				p1, p2 := t+"/tennis/player1", t+"/tennis/player2"
+				topics := []string{t, t + "/", t + "/tennis", p1, p2, p1 + "/ranking", t + "//x", t + "/a/x", t + "/a/b/x"}
+				checkMatching(w, topics, []matchCase{
+					{t + "/tennis/+", []string{p1, p2}},
+					{t + "/+", []string{t + "/", t + "/tennis"}},
+					{t + "/+/x", []string{t + "//x", t + "/a/x"}},
+					{t + "/+/player1", []string{p1}},
+					{t + "/+/+", []string{p1, p2, t + "//x", t + "/a/x"}},
+				})
+			})
+
+		// '/finance' matches '+/+' and '/+' but not '+': the leading '/'
+		// makes an empty first level.
+		s.Spec("MQTT-4.7.1-3", "matches a leading empty level with '+' ('/finance' matches '+/+' and '/+', not '+')",
+			Label("topics", "wildcard"), func(w *World) {
+				w.Require(*w.cfg.Profile.Wildcards, "wildcard subscriptions")
+				u := w.ClientID("fin")
+				topics := []string{"/" + u, u}
+				checkMatching(w, topics, []matchCase{
+					{"+/+", []string{"/" + u}},
+					{"/+", []string{"/" + u}},
+					{"+", []string{u}},
+				})
+			})
+
+		// '+' must occupy a whole level: a filter with '+' next to other
+		// characters in a level is invalid and the server refuses it
+		// (SUBACK 0x80) or closes.
+		s.Spec("MQTT-4.7.1-3", "refuses a filter in which '+' does not occupy a whole level",
+			Label("topics", "wildcard", "malformed"), func(w *World) {
+				bad := []string{w.Topic("sport+"), w.Topic("sport/+tennis/x"), w.Topic("++"), w.Topic("a/b+")}
+				for i, f := range bad {
+					expectFilterRefused(w.Connect(fmt.Sprintf("bad%d", i)), f, "'+' must occupy a whole level")
+				}
+			})
+
+		// Filters starting with a wildcard do not match topic names
+		// starting with '$'. The broker's own $SYS topics, often retained,
+		// must not reach '#' or '+/...' subscribers.
+		s.Spec("MQTT-4.7.2-1", "sends no '$' topic, such as $SYS, to subscribers of '#' and '+/#'",
+			Label("topics", "wildcard"), func(w *World) {
+				w.Require(*w.cfg.Profile.Wildcards, "wildcard subscriptions")
+				all := w.Connect("hash")
+				all.Granted("#", 0)
+				plus := w.Connect("plus")
+				plus.Granted("+/#", 0)
+				// A control: what a '$SYS/#' subscriber gets shows whether
+				// there was anything to leak (the broker may refuse it).
+				sys := w.Connect("sys")
+				id := rawSubscribe(sys, "$SYS/#", 0)
+				clients := []*Client{all, plus}
+				if codes, closed := subackOrClosed(sys, id, 1); !closed && codes[0] <= 2 {
+					clients = append(clients, sys)
+				}
+				got := drainPublishes(w, clients...)
+				for i, filter := range []string{"#", "+/#"} {
+					for _, p := range got[i] {
+						w.Expectf(!strings.HasPrefix(string(p.Topic), "$"),
+							fmt.Sprintf("no topic starting with '$' for the filter %q", filter), "%s", packetgen.Format(p))
+					}
+				}
+				if len(got) < 3 || len(got[2]) == 0 {
+					AddReportEntry("note", "no $SYS message reached a '$SYS/#' subscriber during the spec, "+
+						"so only the absence of '$' topics at '#' and '+/#' was checked")
+				}
+			})
+
+		// The same for a '$' topic a client publishes to: a broker may
+		// refuse the PUBLISH (close) or drop it, but if it routes it, it
+		// reaches '$mqttbench/...' filters and never '#' or '+/...'.
+		s.Spec("MQTT-4.7.2-1", "does not match filters starting with a wildcard against a '$' topic a client publishes",
+			Label("topics", "wildcard"), func(w *World) {
+				w.Require(*w.cfg.Profile.Wildcards, "wildcard subscriptions")
+				name := "$" + w.Topic("x") // $mqttbench/<prefix>/x
+				rest := strings.TrimPrefix(w.Topic("x"), "mqttbench/")
+				wrong := []string{"#", "+/#", "+/" + rest, "+/+/x"}
+				right := []string{"$mqttbench/#", "$" + w.Topic("+"), "$" + w.Topic("x")}
+				var wrongSubs, rightSubs []*Client
+				for i, f := range wrong {
+					c := w.Connect(fmt.Sprintf("wrong%d", i))
+					c.Granted(f, 0)
+					wrongSubs = append(wrongSubs, c)
+				}
+				for i, f := range right {
+					c := w.Connect(fmt.Sprintf("right%d", i))
+					id := rawSubscribe(c, f, 0)
+					if codes, closed := subackOrClosed(c, id, 1); !closed && codes[0] <= 2 {
+						rightSubs = append(rightSubs, c)
+					}
+				}
+				pub := w.Connect("pub")
+				sendUnchecked(pub, &packetgen.Publish{Topic: []byte(name), Payload: []byte("dollar")})
+				got := drainPublishes(w, append(wrongSubs, rightSubs...)...)
+				for i := range wrongSubs {
+					for _, p := range got[i] {
+						w.Expectf(string(p.Topic) != name, fmt.Sprintf("nothing on %q for the filter %q", name, wrong[i]),
+							"%s", packetgen.Format(p))
+					}
+				}
+				delivered := 0
+				for _, ps := range got[len(wrongSubs):] {
+					for _, p := range ps {
+						if string(p.Topic) == name {
+							delivered++
+						}
+					}
+				}
+				if delivered == 0 {
+					AddReportEntry("note", fmt.Sprintf("the broker did not route %q to any '$mqttbench' filter "+
+						"(it may keep clients off '$' topics), so only the absence of a wrong match was checked", name))
+				}
+			})
+
+		// Topic names and filters are at least one character long: an
+		// empty filter is refused (SUBACK 0x80, or closing), and a PUBLISH
+		// with an empty topic name closes the connection.
+		s.Spec("MQTT-4.7.3-1", "refuses an empty topic filter and closes the connection on an empty topic name",
+			Label("topics", "malformed"), func(w *World) {
+				expectFilterRefused(w.Connect("filter"), "", "a zero-length topic filter")
+				c := w.Connect("name")
+				sendUnchecked(c, &packetgen.Publish{Payload: []byte("nameless")})
+				c.ExpectClosed("PUBLISH with a zero-length topic name")
+			})
+
+		// Topic names and filters must not include U+0000; a packet that
+		// does is malformed and the server closes the connection.
+		s.Spec("MQTT-4.7.3-2", "closes the network connection on U+0000 in a topic name or topic filter",
+			Label("topics", "malformed", "utf8"), func(w *World) {
+				pub := w.Connect("publish")
+				sendUnchecked(pub, &packetgen.Publish{Topic: []byte(w.Topic("a\x00b")), Payload: []byte("nul")})
+				sub := w.Connect("subscribe")
+				sendUnchecked(sub, &packetgen.Subscribe{PacketID: 1, Subscriptions: []packetgen.Subscription{{Filter: w.Topic("a\x00b")}}})
+				unsub := w.Connect("unsubscribe")
+				sendUnchecked(unsub, &packetgen.Unsubscribe{PacketID: 1, Filters: []string{w.Topic("a\x00b")}})
+				pub.ExpectClosed("U+0000 in a PUBLISH topic name")
+				sub.ExpectClosed("U+0000 in a SUBSCRIBE topic filter")
+				unsub.ExpectClosed("U+0000 in an UNSUBSCRIBE topic filter")
+			})
+
+		// A topic may take up to 65,535 bytes, the most its length field
+		// can say: a topic name of exactly that size is routed to the
+		// identical filter, and to a '#' filter above it.
+		s.Spec("MQTT-4.7.3-3", "routes a topic name of 65,535 bytes to an identical filter of 65,535 bytes",
+			Label("topics"), func(w *World) {
+				base := w.Topic("long") + "/"
+				name := base + strings.Repeat("x", 65535-len(base))
+				cases := []matchCase{{name, []string{name}}}
+				if *w.cfg.Profile.Wildcards {
+					cases = append(cases, matchCase{w.Topic("#"), []string{name}})
+				}
+				checkMatching(w, []string{name}, cases)
+			})
+
+		// Only the 65,535-byte length limits the number of levels: a
+		// topic of over 30,000 levels is routed like any other.
+		s.Spec("MQTT-4.7.3-3", "routes a topic of over 30,000 levels, within the 65,535-byte limit",
+			Label("topics"), func(w *World) {
+				base := w.Topic("deep")
+				levels := (65535 - len(base)) / 2
+				name := base + strings.Repeat("/a", levels)
+				filters := []matchCase{{name, []string{name}}}
+				if *w.cfg.Profile.Wildcards {
+					filters = append(filters, matchCase{w.Topic("#"), []string{name}},
+						matchCase{base + strings.Repeat("/+", levels), []string{name}})
+				}
+				checkMatching(w, []string{name}, filters)
+			})
+
+		// Matching does no normalisation: topics differing in case, in
+		// spaces, in a trailing '/', or in Unicode normal form (composed
+		// U+00E9 against 'e' + U+0301, the ligature U+FB01 against "fi")
+		// are different topics, and names are delivered byte for byte.
+		s.Spec("MQTT-4.7.3-4", "matches character for character, without normalising case, spaces, slashes or Unicode",
+			Label("topics", "utf8"), func(w *World) {
+				t := func(s string) string { return w.Topic(s) }
+				u := w.ClientID("norm")
+				topics := []string{t("ACCOUNTS"), t("Accounts"), t("Accounts payable"), t("Accounts  payable"), t("Accountspayable"),
+					t("a"), t("a/"), t("\u00e9"), t("e\u0301"), t("\ufb01"), t("fi"), t("\ue000"), "/" + u, u}
+				cases := make([]matchCase, len(topics))
+				for i, n := range topics {
+					cases[i] = matchCase{n, []string{n}}
+				}
+				checkMatching(w, topics, cases)
+			})
+	})
+}
