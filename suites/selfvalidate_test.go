@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/onsi/ginkgo/v2"
+
 	"github.com/mqttbench/mqttbench/reports"
 )
 
@@ -45,6 +47,9 @@ func TestSelfValidation(t *testing.T) {
 	}
 	if *fault != "" || *brokerAddr != "" {
 		t.Skip("inside a child run")
+	}
+	if suiteConfig, _ := ginkgo.GinkgoConfiguration(); suiteConfig.ParallelTotal > 1 {
+		t.Skip("under a parallel ginkgo run: every process would repeat it")
 	}
 	dir := t.TempDir()
 	sem := make(chan struct{}, 2)
