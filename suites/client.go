@@ -202,10 +202,30 @@ func (c *Client) Ack(p *packetgen.Publish) {
 
 // ReceiveAll collects PUBLISH packets until Quiet passes with none,
 // acknowledging each.
-func (c *Client) ReceiveAll() []*packetgen.Publish {
+func (c *Client) ReceiveAll() []*packetgen.Publish { return c.receiveQuiet(true) }
+
+// ReceiveAllNoAck collects PUBLISH packets until Quiet passes with none,
+// leaving them unacknowledged.
+func (c *Client) ReceiveAllNoAck() []*packetgen.Publish { return c.receiveQuiet(false) }
+
+// receiveQuiet collects PUBLISH packets (held ones first) until Quiet
+// passes with none, failing on anything else.
+func (c *Client) receiveQuiet(ack bool) []*packetgen.Publish {
 	var out []*packetgen.Publish
+	take := func(p packetgen.Packet) {
+		pub, ok := p.(*packetgen.Publish)
+		if !ok {
+			c.w.Failf("expected only PUBLISH packets at %s; got %s", c.Name, packetgen.Format(p))
+		}
+		if ack {
+			c.Ack(pub)
+		}
+		out = append(out, pub)
+	}
 	for len(c.held) > 0 {
-		out = append(out, c.Receive())
+		p := c.held[0]
+		c.held = c.held[1:]
+		take(p)
 	}
 	for {
 		p, err := c.Recv(c.w.cfg.Quiet)
@@ -215,12 +235,7 @@ func (c *Client) ReceiveAll() []*packetgen.Publish {
 		if err != nil {
 			c.w.Failf("expected PUBLISH packets at %s; got %s", c.Name, describeErr(err))
 		}
-		pub, ok := p.(*packetgen.Publish)
-		if !ok {
-			c.w.Failf("expected PUBLISH at %s; got %s", c.Name, packetgen.Format(p))
-		}
-		c.Ack(pub)
-		out = append(out, pub)
+		take(p)
 	}
 }
 

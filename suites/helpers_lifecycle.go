@@ -245,23 +245,7 @@ func lcExpectNoWill(w *World, sub *Client, why string) {
 
 // lcHold receives PUBLISH packets without acknowledging them until the
 // Quiet period passes with nothing new, failing on anything but PUBLISH.
-func lcHold(c *Client) []*packetgen.Publish {
-	var out []*packetgen.Publish
-	for {
-		p, err := c.Recv(c.w.cfg.Quiet)
-		if errors.Is(err, wire.ErrTimeout) {
-			return out
-		}
-		if err != nil {
-			c.w.Failf("expected PUBLISH packets at %s; got %s", c.Name, describeErr(err))
-		}
-		pub, ok := p.(*packetgen.Publish)
-		if !ok {
-			c.w.Failf("expected only PUBLISH packets at %s; got %s", c.Name, packetgen.Format(p))
-		}
-		out = append(out, pub)
-	}
-}
+func lcHold(c *Client) []*packetgen.Publish { return c.ReceiveAllNoAck() }
 
 // lcCollect receives PUBLISH packets until the Quiet period passes with
 // nothing new and no PUBREL due, completing the receiver's side of each
