@@ -29,6 +29,7 @@ var commands = map[string]command{
 	"conform": {"run the conformance suite against a broker (default: the in-process one)", runConform},
 	"decode":  {"decode packets given as hex and name the rule any of them breaks", runDecode},
 	"gen":     {"print seeded valid or malformed packets as hex", runGen},
+	"load":    {"load-test a broker: publish on a fixed schedule, measure latency, verify delivery", runLoad},
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

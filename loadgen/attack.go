@@ -1,0 +1,797 @@
+package loadgen
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mqttbench/mqttbench/broker"
+	"github.com/mqttbench/mqttbench/packetgen"
+	"github.com/mqttbench/mqttbench/packetgen/topic"
+	"github.com/mqttbench/mqttbench/reports"
+)
+
+// ErrorClass groups connection failures.
+type ErrorClass int
+
+const (
+	// ClassRefused: TCP connection refused, or CONNACK/SUBACK refusing.
+	ClassRefused ErrorClass = iota
+	// ClassTimeout: a dial, handshake, write or keep alive ran out of time.
+	ClassTimeout
+	// ClassClosed: the broker closed or reset the connection.
+	ClassClosed
+	// ClassProtocol: the broker sent something MQTT 3.1.1 does not allow.
+	ClassProtocol
+	// ClassOther: anything else (no route, too many open files, ...).
+	ClassOther
+	numClasses
+)
+
+var classNames = [numClasses]string{"refused", "timeout", "closed", "protocol", "other"}
+
+func (c ErrorClass) String() string { return classNames[c] }
+
+// RefusedError is a CONNACK or SUBACK that refused.
+type RefusedError struct {
+	Packet string
+	Code   byte
+}
+
+var connackCodes = map[byte]string{
+	1: "unacceptable protocol version", 2: "identifier rejected", 3: "server unavailable",
+	4: "bad user name or password", 5: "not authorized",
+}
+
+func (e *RefusedError) Error() string {
+	if e.Packet == "CONNACK" {
+		if s, ok := connackCodes[e.Code]; ok {
+			return fmt.Sprintf("CONNACK return code %d (%s)", e.Code, s)
+		}
+	}
+	return fmt.Sprintf("%s return code 0x%02X", e.Packet, e.Code)
+}
+
+// ProtocolError is a packet from the broker that breaks MQTT 3.1.1.
+type ProtocolError struct {
+	Detail string
+	Err    error // a *packetgen.Violation, when the codec found it
+}
+
+func (e *ProtocolError) Error() string {
+	if e.Err != nil {
+		return "protocol error: " + e.Err.Error()
+	}
+	return "protocol error: " + e.Detail
+}
+
+func (e *ProtocolError) Unwrap() error { return e.Err }
+
+var errKeepalive = errors.New("no PINGRESP within the keep alive")
+
+// Classify puts an error in its class.
+func Classify(err error) ErrorClass {
+	var re *RefusedError
+	var pe *ProtocolError
+	var ne net.Error
+	switch {
+	case errors.As(err, &re), errors.Is(err, syscall.ECONNREFUSED):
+		return ClassRefused
+	case errors.As(err, &pe), packetgen.AsViolation(err) != nil:
+		return ClassProtocol
+	case errors.Is(err, errKeepalive), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return ClassTimeout
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, io.ErrClosedPipe), errors.Is(err, net.ErrClosed):
+		return ClassClosed
+	}
+	return ClassOther
+}
+
+// Options are how a scenario runs, apart from the scenario itself.
+type Options struct {
+	// Dial replaces the dialer Scenario.Brokers implies (tests use it to
+	// reach a broker with faults, or through a proxy).
+	Dial DialFunc
+	// Target describes the broker for the summary when Dial is set.
+	Target string
+	// Broker configures the in-process broker started when there is
+	// neither a broker URL nor Dial.
+	Broker broker.Options
+	// Out is the results directory; empty writes nothing.
+	Out string
+	// Progress is called once a second from the run's own goroutine.
+	Progress func(reports.LoadSecond)
+	// Now is the wall clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// attack is one run of a scenario.
+type attack struct {
+	sc    Scenario
+	opts  Options
+	dial  DialFunc
+	enc   packetgen.Encoder
+	dec   packetgen.Decoder
+	runID uint32
+	// runHex names the run in client identifiers.
+	runHex string
+	start  time.Time // monotonic reading; now() counts from it
+	unix0  int64     // start in Unix ns
+
+	clients     []*client
+	clientsDone sync.WaitGroup
+	stop        chan struct{}
+	stopFlag    atomic.Bool
+	stopOnce    sync.Once
+	phase       atomic.Value // string
+
+	fan      []int // subscribers per publisher; built on first use
+	rec      *Recorder
+	counters Counters
+	errMu    sync.Mutex
+	errFirst [numClasses]string
+}
+
+func (a *attack) now() int64             { return int64(time.Since(a.start)) }
+func (a *attack) unixNs(now int64) int64 { return a.unix0 + now }
+func (a *attack) stopped() bool          { return a.stopFlag.Load() }
+func (a *attack) setPhase(p string)      { a.phase.Store(p) }
+func (a *attack) currentPhase() string   { s, _ := a.phase.Load().(string); return s }
+func (a *attack) dialContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.sc.ConnectTimeout)
+	go func() {
+		select {
+		case <-a.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+func (a *attack) countError(err error) {
+	if err == nil {
+		return
+	}
+	cl := Classify(err)
+	a.counters.ByClass[cl].Add(1)
+	a.counters.Errors.Add(1)
+	a.errMu.Lock()
+	if a.errFirst[cl] == "" {
+		a.errFirst[cl] = err.Error()
+	}
+	a.errMu.Unlock()
+}
+
+// appendPublish encodes one PUBLISH of publisher p into b.
+func (a *attack) appendPublish(b []byte, pkt *packetgen.Publish, payload []byte, p *publisher, seq uint64, due int64, id uint16, dup bool) ([]byte, error) {
+	PutHeader(payload, Header{QoS: a.sc.QoS, Run: a.runID, Publisher: p.index, Seq: seq, Due: a.unixNs(due)})
+	*pkt = packetgen.Publish{Topic: p.topic, QoS: a.sc.QoS, PacketID: id, Dup: dup, Payload: payload}
+	return a.enc.Append(b, pkt)
+}
+
+// Run runs a scenario to its end, or until ctx is done (then the summary
+// says Interrupted), and returns what it measured. Errors are for a
+// scenario that cannot start; everything that goes wrong afterwards,
+// a broker dying included, is counted in the results.
+func Run(ctx context.Context, sc Scenario, opts Options) (*Results, error) {
+	if err := sc.Validate(); err != nil {
+		return nil, err
+	}
+	clock := opts.Now
+	if clock == nil {
+		clock = time.Now
+	}
+	a := &attack{
+		sc: sc, opts: opts, stop: make(chan struct{}),
+		enc: packetgen.Encoder{Version: packetgen.V311, Side: packetgen.FromClient},
+		dec: packetgen.Decoder{Version: packetgen.V311, Side: packetgen.FromServer, MaxPacketSize: max(1<<20, sc.Payload+64<<10)},
+	}
+	var idb [4]byte
+	crand.Read(idb[:]) //nolint:errcheck // never fails on Linux
+	a.runID = binary.BigEndian.Uint32(idb[:])
+	a.runHex = fmt.Sprintf("%08x", a.runID)
+	a.setPhase("connect")
+
+	target := opts.Target
+	var inproc *broker.Server
+	switch {
+	case opts.Dial != nil:
+		a.dial = opts.Dial
+		if target == "" {
+			target = "custom dialer"
+		}
+	case len(sc.Brokers) == 0:
+		inproc = broker.New(opts.Broker)
+		a.dial = PipeDialer(inproc)
+		target = "in-process reference broker (net.Pipe)"
+	default:
+		d, err := TCPDialer(sc.Brokers, sc.SourceIPs)
+		if err != nil {
+			return nil, err
+		}
+		a.dial = d
+		target = strings.Join(sc.Brokers, ",")
+	}
+	if inproc != nil {
+		defer inproc.Close()
+	}
+
+	res := &Results{Dir: opts.Out}
+	var logs [numMetrics]io.Writer
+	if opts.Out != "" {
+		files, err := createLogs(opts.Out)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			for _, f := range files {
+				f.Close()
+			}
+		}()
+		for i, f := range files {
+			logs[i] = f
+		}
+	}
+	wallStart := clock()
+	a.start = time.Now()
+	a.unix0 = wallStart.UnixNano()
+	rec, err := NewRecorder(wallStart, logs)
+	if err != nil {
+		return nil, err
+	}
+	a.rec = rec
+
+	n := sc.TotalConnections()
+	memBefore := heapAndStacks()
+	a.buildClients(n)
+
+	tick := a.startTicker(clock, opts.Progress)
+	kaStop, kaDone := make(chan struct{}), make(chan struct{})
+	go func() { defer close(kaDone); a.keepalive(kaStop) }()
+	// An interrupt stops everything at once: even writes blocked on a
+	// broker that reads nothing give up within a second.
+	runDone := make(chan struct{})
+	defer close(runDone)
+	go func() {
+		select {
+		case <-ctx.Done():
+			a.beginStop()
+		case <-runDone:
+		}
+	}()
+
+	ph := &phases{}
+	ph.interrupted = !a.connectPhase(ctx, ph)
+	if !ph.interrupted {
+		res.memPerConn = float64(heapAndStacks()-memBefore) / float64(n)
+		ph.interrupted = !a.publishPhase(ctx, ph)
+	}
+	if !ph.interrupted {
+		ph.interrupted = !a.drainPhase(ctx)
+	}
+	res.connectSec, res.ready = ph.connectSec, ph.ready
+
+	// Shut down: DISCONNECT everyone, wait for the goroutines.
+	a.setPhase("stop")
+	a.shutdown()
+	close(kaStop)
+	<-kaDone
+	series, logErr := tick()
+	if logErr != nil {
+		return nil, fmt.Errorf("writing interval logs: %w", logErr)
+	}
+
+	res.Summary = a.summarize(target, wallStart, series, ph, res)
+	if inproc != nil {
+		if d := inproc.Stats().Dropped(); d > 0 {
+			res.Summary.Notes = append(res.Summary.Notes, fmt.Sprintf("the in-process broker dropped %d messages: session queues were full", d))
+		}
+	}
+	res.Histograms = map[string]*Histogram{}
+	for _, m := range Metrics() {
+		res.Histograms[m.String()] = a.rec.Total(m)
+	}
+	if opts.Out != "" {
+		if err := res.writeSummary(); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// phases is what the phases of a run measured.
+type phases struct {
+	interrupted      bool
+	connectSec       float64
+	ready            int64
+	pubStart, pubEnd time.Time
+	offered          uint64
+	receivedAtEnd    uint64 // deliveries when publishing stopped
+}
+
+// startTicker rotates the histograms once a second, keeps the time series
+// and reports progress. The function it returns stops it and hands back
+// the series.
+func (a *attack) startTicker(clock func() time.Time, progress func(reports.LoadSecond)) func() ([]reports.LoadSecond, error) {
+	var series []reports.LoadSecond
+	var logErr error
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		prev := a.counters.snapshot()
+		last := time.Now()
+		emit := func(now time.Time) {
+			p99, err := a.rec.Rotate(clock())
+			if err != nil && logErr == nil {
+				logErr = err
+			}
+			cur := a.counters.snapshot()
+			s := second(now.Sub(a.start).Seconds(), a.currentPhase(), prev, cur, a.counters.Open.Load(), p99)
+			if d := now.Sub(last).Seconds(); d > 0 && d < 0.9 {
+				s.Phase += " (partial)"
+			}
+			series = append(series, s)
+			prev, last = cur, now
+			if progress != nil {
+				progress(s)
+			}
+		}
+		for {
+			select {
+			case now := <-t.C:
+				emit(now)
+			case <-stop:
+				emit(time.Now())
+				return
+			}
+		}
+	}()
+	return func() ([]reports.LoadSecond, error) {
+		close(stop)
+		<-done
+		return series, logErr
+	}
+}
+
+// connectPhase starts the clients at the ramp rate and waits, at most the
+// connect timeout after the last start, for all to be ready (subscribers
+// subscribed). It reports false when interrupted.
+func (a *attack) connectPhase(ctx context.Context, ph *phases) bool {
+	n := len(a.clients)
+	start := time.Now()
+	defer func() {
+		ph.connectSec = time.Since(start).Seconds()
+		ph.ready = a.counters.Ready.Load()
+	}()
+	ramp := schedule{Pacer: ConstantPacer{Rate: a.sc.Ramp, Max: uint64(n)}, Clock: realClock{start}, MinSleep: time.Millisecond}
+	started := ramp.run(ctx, func(i uint64, _ time.Duration) { a.clients[i].start() },
+		func(uint64, time.Duration) {}, func() {})
+	if int(started) < n {
+		return false
+	}
+	deadline := time.Now().Add(a.sc.ConnectTimeout)
+	for a.counters.Ready.Load() < int64(n) && time.Now().Before(deadline) {
+		if !sleepCtx(ctx, 5*time.Millisecond) {
+			return false
+		}
+	}
+	return true
+}
+
+// publishPhase publishes on schedule for the duration (or, with no
+// publishers, holds the connections that long). It reports false when
+// interrupted.
+func (a *attack) publishPhase(ctx context.Context, ph *phases) bool {
+	ph.pubStart = time.Now()
+	defer func() { ph.pubEnd = time.Now() }()
+	if a.sc.Publishers == 0 {
+		a.setPhase("hold")
+		return sleepCtx(ctx, a.sc.Duration)
+	}
+	a.setPhase("publish")
+	ph.offered = a.runSenders(ctx, ph.pubStart)
+	ph.receivedAtEnd = a.counters.Received.Load()
+	return ctx.Err() == nil
+}
+
+// drainPhase waits, at most Drain, for acknowledgements and deliveries
+// still on their way. It reports false when interrupted.
+func (a *attack) drainPhase(ctx context.Context) bool {
+	if a.sc.Publishers == 0 {
+		return true
+	}
+	a.setPhase("drain")
+	deadline := time.Now().Add(a.sc.Drain)
+	for !a.drained() && time.Now().Before(deadline) {
+		if !sleepCtx(ctx, 10*time.Millisecond) {
+			return false
+		}
+	}
+	return true
+}
+
+// buildClients makes the client structs: publishers first, then
+// subscribers, then idle connections.
+func (a *attack) buildClients(n int) {
+	sc := &a.sc
+	a.clients = make([]*client, n)
+	for i := range a.clients {
+		c := &client{a: a, idx: int32(i)}
+		switch {
+		case i < sc.Publishers:
+			c.pub = &publisher{index: uint32(i), topic: []byte(sc.PublisherTopic(i))}
+		case i < sc.Publishers+sc.Subscribers:
+			c.sub = &subscriber{filter: sc.SubscriberFilter(i - sc.Publishers)}
+		}
+		a.clients[i] = c
+	}
+	// Which publishers each subscriber should hear from: match each
+	// distinct filter once against a tree of publisher topics' filters.
+	if sc.Publishers == 0 || sc.Subscribers == 0 {
+		return
+	}
+	byFilter := map[string][]Expectation{}
+	for _, c := range a.clients {
+		if c.sub == nil {
+			continue
+		}
+		exp, ok := byFilter[c.sub.filter]
+		if !ok {
+			for p := 0; p < sc.Publishers; p++ {
+				if topic.Match(c.sub.filter, a.clients[p].pub.topic) {
+					exp = append(exp, Expectation{Publisher: uint32(p), QoS: sc.QoS})
+				}
+			}
+			byFilter[c.sub.filter] = exp
+		}
+		c.sub.log.Expected = exp
+	}
+}
+
+// runSenders runs the senders; it returns the hits offered.
+func (a *attack) runSenders(ctx context.Context, start time.Time) uint64 {
+	sc := &a.sc
+	workers := min(sc.Publishers, max(1, runtime.GOMAXPROCS(0)))
+	total := sc.TotalRate()
+	var offered atomic.Uint64
+	var wg sync.WaitGroup
+	base := int64(start.Sub(a.start))
+	filler := make([]byte, sc.Payload)
+	rng := rand.New(rand.NewPCG(sc.Seed, 0x6d717474))
+	for i := range filler {
+		filler[i] = byte('a' + rng.IntN(26))
+	}
+	for w := 0; w < workers; w++ {
+		s := &sender{a: a, base: base, payload: slices.Clone(filler)}
+		for p := w; p < sc.Publishers; p += workers {
+			s.pubs = append(s.pubs, a.clients[p])
+		}
+		pacer := ConstantPacer{Rate: total * float64(len(s.pubs)) / float64(sc.Publishers), Duration: sc.Duration}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			offered.Add(s.run(ctx, pacer, start))
+		}()
+	}
+	wg.Wait()
+	return offered.Load()
+}
+
+// sender publishes for a share of the publishers on one schedule; hit n
+// goes to publisher n mod len(pubs), so each publisher sends evenly spaced
+// messages.
+type sender struct {
+	a       *attack
+	base    int64 // the publish phase's start, attack ns
+	pubs    []*client
+	payload []byte
+	pkt     packetgen.Publish
+	dirty   []*client
+	sent    uint64
+}
+
+func (s *sender) run(ctx context.Context, pacer Pacer, start time.Time) uint64 {
+	a := s.a
+	sched := schedule{Pacer: pacer, Clock: realClock{start}, MaxLag: a.sc.MaxLag, MinSleep: 200 * time.Microsecond}
+	send := func(n uint64, due time.Duration) {
+		c := s.pubs[n%uint64(len(s.pubs))]
+		at := s.base + int64(due)
+		switch c.publish(&s.pkt, s.payload, at) {
+		case sentOK:
+			s.sent++
+			a.rec.Record(MetricSendLag, time.Duration(a.now()-at))
+			if !c.dirty {
+				c.dirty = true
+				s.dirty = append(s.dirty, c)
+			}
+		case missDisconnected:
+			a.counters.MissedDisc.Add(1)
+		case missWindow:
+			a.counters.MissedWindow.Add(1)
+		}
+	}
+	miss := func(uint64, time.Duration) { a.counters.MissedLate.Add(1) }
+	flush := func() {
+		for _, c := range s.dirty {
+			c.mu.Lock()
+			c.flushLocked()
+			c.mu.Unlock()
+			c.dirty = false
+		}
+		s.dirty = s.dirty[:0]
+		a.counters.Sent.Add(s.sent)
+		s.sent = 0
+	}
+	return sched.run(ctx, send, miss, flush)
+}
+
+// drained reports every QoS 1/2 message acknowledged and every delivery
+// due received.
+func (a *attack) drained() bool {
+	var expected uint64
+	for _, c := range a.clients[:a.sc.Publishers] {
+		c.mu.Lock()
+		inflight, sent := c.pub.n, c.pub.seq
+		c.mu.Unlock()
+		if inflight > 0 {
+			return false
+		}
+		expected += sent * uint64(a.fanout(c.pub.index))
+	}
+	return a.counters.Received.Load() >= expected
+}
+
+// fanout counts the subscribers expecting publisher p's messages.
+func (a *attack) fanout(p uint32) int {
+	if a.fan == nil {
+		a.fan = make([]int, a.sc.Publishers)
+		for _, c := range a.clients {
+			if c.sub != nil {
+				for _, e := range c.sub.log.Expected {
+					a.fan[e.Publisher]++
+				}
+			}
+		}
+	}
+	return a.fan[p]
+}
+
+// keepalive sends PINGREQ on connections quiet for three quarters of the
+// keep alive, and closes those whose PINGRESP is a keep alive late.
+func (a *attack) keepalive(stop <-chan struct{}) {
+	ka := a.sc.Keepalive
+	if ka == 0 {
+		return
+	}
+	every := min(time.Second, ka/4)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	ping := []byte{byte(packetgen.TypePingreq) << 4, 0}
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		now := a.now()
+		for _, c := range a.clients {
+			if sent := c.pingSent.Load(); sent != 0 {
+				if now-sent > int64(ka) {
+					c.fail(errKeepalive)
+				}
+				continue
+			}
+			if now-c.lastWrite.Load() < int64(ka)*3/4 {
+				continue
+			}
+			if !c.mu.TryLock() {
+				continue // someone is writing: that resets the keep alive anyway
+			}
+			if c.ready {
+				c.wbuf = append(c.wbuf, ping...)
+				c.pingSent.Store(now)
+				c.flushLocked()
+			}
+			c.mu.Unlock()
+		}
+	}
+}
+
+// shutdown stops every client: DISCONNECT, close, wait for the goroutines.
+func (a *attack) shutdown() {
+	a.beginStop()
+	disc := []byte{byte(packetgen.TypeDisconnect) << 4, 0}
+	var wg sync.WaitGroup
+	const closers = 8
+	for k := 0; k < closers; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := k; i < len(a.clients); i += closers {
+				c := a.clients[i]
+				c.mu.Lock()
+				if c.timer != nil && c.timer.Stop() {
+					c.timer = nil
+					a.clientsDone.Done() // the attempt it held will not run
+				}
+				if c.conn != nil {
+					if c.ready {
+						c.wbuf = append(c.wbuf, disc...)
+						c.flushLocked() // bounded by beginStop's deadline
+					}
+					c.ready = false
+					if c.conn != nil {
+						c.conn.Close()
+					}
+				}
+				c.mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	a.clientsDone.Wait()
+}
+
+// beginStop tells every goroutine the run is over and bounds every write,
+// blocked ones included, to one more second, so a broker that stopped
+// reading cannot hold the end of the run (or a Ctrl-C) for long.
+func (a *attack) beginStop() {
+	a.stopOnce.Do(func() {
+		a.stopFlag.Store(true)
+		close(a.stop)
+		deadline := time.Now().Add(time.Second)
+		for _, c := range a.clients {
+			if r := c.live.Load(); r != nil {
+				r.SetWriteDeadline(deadline) //nolint:errcheck
+			}
+		}
+	})
+}
+
+// sleepCtx sleeps for d unless ctx ends first (then false).
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// heapAndStacks is the heap and goroutine stack memory in use after a GC.
+func heapAndStacks() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse + ms.StackInuse
+}
+
+// mix is splitmix64's finaliser: a cheap hash for jitter.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// summarize builds the summary once every goroutine has stopped.
+func (a *attack) summarize(target string, started time.Time, series []reports.LoadSecond, ph *phases, res *Results) *reports.Load {
+	interrupted, offered, receivedAtEnd := ph.interrupted, ph.offered, ph.receivedAtEnd
+	sc := &a.sc
+	c := &a.counters
+	l := &reports.Load{
+		Kind: "load", RunID: a.runHex, Target: target, Started: started,
+		Elapsed: time.Since(a.start), Interrupted: interrupted, Series: series,
+		Scenario: reports.LoadScenario{
+			Brokers: sc.Brokers, SourceIPs: len(sc.SourceIPs), Connections: sc.TotalConnections(),
+			Publishers: sc.Publishers, Subscribers: sc.Subscribers, QoS: int(sc.QoS), Rate: sc.TotalRate(),
+			Payload: sc.Payload, Topic: sc.Topic, Filter: sc.Filter, Ramp: sc.Ramp, Duration: sc.Duration,
+			Drain: sc.Drain, MaxLag: sc.MaxLag, Keepalive: sc.Keepalive, CleanSession: sc.CleanSession,
+			Authenticated: sc.Username != "", Inflight: sc.Inflight, Seed: sc.Seed, ConnectTimeout: sc.ConnectTimeout,
+		},
+		Errors: map[string]uint64{}, ErrorSample: map[string]string{},
+	}
+	l.Connections = reports.LoadConnections{
+		Target: sc.TotalConnections(), Peak: c.Peak.Load(), Ready: res.ready,
+		Attempts: c.Attempts.Load(), Reconnects: c.Reconnects.Load(), ConnectSec: res.connectSec,
+		MemPerConn: res.memPerConn,
+	}
+	if res.memPerConn > 0 {
+		l.Connections.MemNote = "generator heap+stacks"
+		if len(sc.Brokers) == 0 && a.opts.Dial == nil {
+			l.Connections.MemNote = "generator and in-process broker together"
+		}
+	}
+	pubSec := ph.pubEnd.Sub(ph.pubStart).Seconds()
+	m := reports.LoadMessages{
+		Offered: offered, Sent: c.Sent.Load(), MissedLate: c.MissedLate.Load(),
+		MissedDisconnected: c.MissedDisc.Load(), MissedWindow: c.MissedWindow.Load(),
+		Acked: c.Acked.Load(), Received: c.Received.Load(), PublishSec: pubSec,
+	}
+	m.Missed = m.MissedLate + m.MissedDisconnected + m.MissedWindow
+	if pubSec > 0 {
+		m.SentRate = float64(m.Sent) / pubSec
+		m.ReceivedRate = float64(receivedAtEnd) / pubSec
+	}
+	for cl := range numClasses {
+		if n := c.ByClass[cl].Load(); n > 0 {
+			l.Errors[cl.String()] = n
+			l.ErrorSample[cl.String()] = a.errFirst[cl]
+		}
+	}
+	for _, mt := range Metrics() {
+		l.Latency = append(l.Latency, Summarize(mt.String(), a.rec.Total(mt)))
+	}
+
+	// Verification: ledgers of the publishers, logs of the subscribers.
+	pubs := make([]Ledger, sc.Publishers)
+	var subs []SubscriberLog
+	for _, cl := range a.clients {
+		switch {
+		case cl.pub != nil:
+			p := cl.pub
+			p.abandon() // what is still in flight was never confirmed
+			slices.Sort(p.unconfirmed)
+			pubs[p.index] = Ledger{QoS: sc.QoS, Sent: p.seq, Unconfirmed: p.unconfirmed}
+			m.Expected += p.seq * uint64(a.fanout(p.index))
+		case cl.sub != nil:
+			lg := cl.sub.log
+			if g := cl.sub.granted; cl.sub.subscribed && g < sc.QoS {
+				// Due at the QoS the broker granted (MQTT-3.8.4-6 lets it
+				// grant less), which decides what counts as a violation.
+				exp := make([]Expectation, len(lg.Expected))
+				for i, e := range lg.Expected {
+					exp[i] = Expectation{Publisher: e.Publisher, QoS: min(e.QoS, g)}
+				}
+				lg.Expected = exp
+			}
+			if cl.sub.down {
+				lg.SessionLost = true // dropped and never resumed its session
+			}
+			subs = append(subs, lg)
+		}
+	}
+	l.Messages = m
+	l.Verify, l.Violations = Verify(pubs, subs)
+	if interrupted && len(l.Violations) > 0 {
+		// Messages still on their way when the run was cut short look
+		// lost: report them, but they prove nothing.
+		l.Notes = append(l.Notes, "interrupted: losses include messages still in transit; not judged")
+		l.Violations = nil
+		for i := range l.Verify {
+			l.Verify[i].Violations = nil
+		}
+	}
+	if len(sc.Brokers) > 1 && sc.Publishers > 0 && sc.Subscribers > 0 {
+		l.Notes = append(l.Notes, fmt.Sprintf("connections were spread over %d brokers: delivery checks assume they form one cluster", len(sc.Brokers)))
+	}
+	if m.Missed > 0 {
+		l.Notes = append(l.Notes, fmt.Sprintf("%d sends were missed (late %d, disconnected %d, window full %d): the offered rate was not fully sent",
+			m.Missed, m.MissedLate, m.MissedDisconnected, m.MissedWindow))
+	}
+	if res.ready < int64(sc.TotalConnections()) && !interrupted {
+		l.Notes = append(l.Notes, fmt.Sprintf("only %d of %d connections were ready when publishing began", res.ready, sc.TotalConnections()))
+	}
+	return l
+}

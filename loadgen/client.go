@@ -1,0 +1,749 @@
+package loadgen
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqttbench/mqttbench/packetgen"
+)
+
+// Read buffer sizes: an idle connection holds readInitial bytes; a busy
+// one grows to readMax so one read takes many packets.
+const (
+	readInitial = 64
+	readMax     = 64 << 10
+	writeKeep   = 64 << 10 // larger write buffers are dropped after a flush
+	// writeTimeout bounds one write: a broker that reads nothing for this
+	// long has its connection closed (a timeout).
+	writeTimeout = 10 * time.Second
+	backoffMin   = 100 * time.Millisecond
+	backoffMax   = 5 * time.Second
+)
+
+// client is one MQTT connection of the run, reconnected when it drops:
+// a publisher (pub set), a subscriber (sub set) or idle. There is no writer
+// goroutine: whoever has bytes to send (a sender for PUBLISH, the reader
+// for acknowledgements, the keepalive loop for PINGREQ) appends them to
+// wbuf under mu and writes them. An idle connection costs one goroutine
+// parked in Read on a minimal stack, a 64-byte read buffer and this struct
+// (about 3.4 KiB in all, measured over TCP).
+type client struct {
+	a   *attack
+	idx int32
+
+	mu     sync.Mutex
+	conn   net.Conn // nil while disconnected
+	wbuf   []byte
+	ready  bool  // handshake done: PUBLISH may go out
+	failed error // why the connection was closed from this side
+	wdl    int64 // write deadline set on conn, attack ns
+	dirty  bool  // has unflushed PUBLISH bytes; the owning sender's only
+
+	timer    *time.Timer // the next attempt, while backing off; under mu
+	backoff  time.Duration
+	attempts uint32
+
+	// live is the open connection for beginStop, which must reach it
+	// without mu (a writer blocked on a stalled broker holds mu).
+	live atomic.Pointer[connRef]
+
+	lastWrite atomic.Int64 // attack ns
+	pingSent  atomic.Int64 // attack ns of an unanswered PINGREQ, 0 if none
+
+	pub *publisher  // publishers only
+	sub *subscriber // subscribers only
+}
+
+// publisher is a publishing client's message state, under client.mu.
+type publisher struct {
+	index  uint32
+	topic  []byte
+	seq    uint64 // next sequence number; also the number sent
+	nextID uint16
+	// ring is the QoS 1/2 window in send order: ids are consecutive, so
+	// an acknowledgement finds its entry by arithmetic.
+	ring        []flight
+	head, n     int
+	unconfirmed []uint64
+}
+
+type flight struct {
+	seq      uint64
+	due      int64 // attack ns
+	id       uint16
+	released bool // PUBREC seen, PUBREL sent
+	done     bool
+}
+
+// subscriber is a subscribing client's state, touched only by its
+// goroutine (and read after it ends).
+type subscriber struct {
+	filter     string
+	granted    packetgen.QoS
+	subscribed bool // a SUBACK was ever received
+	scratch    packetgen.Publish
+	qos2       map[uint16]struct{} // QoS 2 ids received, PUBREL not yet
+	// down: the connection dropped mid-run and has not come back; what
+	// the broker held for it may be gone with it.
+	down bool
+	log  SubscriberLog
+}
+
+// connRef boxes a net.Conn for an atomic pointer.
+type connRef struct{ net.Conn }
+
+// connState is one connection's handshake progress, on the reader's stack.
+type connState struct {
+	connectAt   int64
+	subscribeAt int64
+	phase       uint8 // 0 waiting CONNACK, 1 waiting SUBACK, 2 ready
+}
+
+// clientID is unique per run, at most 23 characters of [0-9a-zA-Z] so
+// every 3.1.1 broker must accept it (MQTT-3.1.3-5).
+func (c *client) clientID() string {
+	return "mb" + c.a.runHex + "c" + strconv.Itoa(int(c.idx))
+}
+
+// The life of a connection takes two goroutines in turn, never two at
+// once: a short-lived one dials and handshakes (CONNECT→CONNACK, and
+// SUBSCRIBE→SUBACK for a subscriber), then hands the connection to a fresh
+// reader goroutine and ends. Dialing needs a deep stack; a goroutine that
+// did it would keep a 4 KiB stack for the life of the connection, while a
+// reader that only ever waits in Read and handles small packets stays at
+// the 2 KiB minimum. Between attempts no goroutine waits: the backoff is a
+// timer.
+
+// start begins the client's first connection attempt.
+func (c *client) start() {
+	c.a.clientsDone.Add(1)
+	go c.connect()
+}
+
+// connect makes one attempt: dial, handshake, then serve in a new
+// goroutine.
+func (c *client) connect() {
+	a := c.a
+	if a.stopped() {
+		a.clientsDone.Done()
+		return
+	}
+	a.counters.Attempts.Add(1)
+	ctx, cancel := a.dialContext()
+	conn, err := a.dial(ctx, int(c.idx))
+	cancel()
+	if err != nil {
+		c.retry(err, false)
+		return
+	}
+	a.counters.opened()
+	c.mu.Lock()
+	if a.stopped() {
+		c.mu.Unlock()
+		conn.Close()
+		a.counters.Open.Add(-1)
+		a.clientsDone.Done()
+		return
+	}
+	c.conn, c.failed, c.wdl = conn, nil, 0
+	c.live.Store(&connRef{conn})
+	c.mu.Unlock()
+
+	st := &connState{}
+	rd := &reader{buf: make([]byte, readInitial)}
+	if err := c.handshake(conn, rd, st); err != nil {
+		c.retry(c.drop(conn, err), false)
+		return
+	}
+	go c.serve(conn, rd, st)
+}
+
+// handshake sends CONNECT and reads until the client is ready.
+func (c *client) handshake(conn net.Conn, rd *reader, st *connState) error {
+	a := c.a
+	conn.SetReadDeadline(time.Now().Add(a.sc.ConnectTimeout)) //nolint:errcheck
+	cp := &packetgen.Connect{
+		ProtocolLevel: packetgen.V311, CleanStart: a.sc.CleanSession,
+		KeepAlive: uint16(a.sc.Keepalive / time.Second), ClientID: c.clientID(),
+	}
+	if a.sc.Username != "" {
+		cp.UsernameFlag, cp.Username = true, a.sc.Username
+		if a.sc.Password != "" {
+			cp.PasswordFlag, cp.Password = true, []byte(a.sc.Password)
+		}
+	}
+	c.mu.Lock()
+	st.connectAt = a.now()
+	var err error
+	c.wbuf, err = a.enc.Append(c.wbuf, cp)
+	if err == nil {
+		c.flushLocked()
+		err = c.failed
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return c.read(conn, rd, st, true)
+}
+
+// serve reads until the connection ends, then schedules the next attempt.
+func (c *client) serve(conn net.Conn, rd *reader, st *connState) {
+	err := c.read(conn, rd, st, false)
+	c.retry(c.drop(conn, err), true)
+}
+
+// drop cleans up after a connection; it returns the reason to count: ours
+// (a failed write, a keep alive timeout) beats the read error it caused.
+func (c *client) drop(conn net.Conn, err error) error {
+	a := c.a
+	c.mu.Lock()
+	if c.failed != nil {
+		err = c.failed
+	}
+	if c.ready {
+		a.counters.Ready.Add(-1)
+	}
+	c.ready, c.conn = false, nil
+	c.wbuf = nil
+	c.live.Store(nil)
+	c.mu.Unlock()
+	c.pingSent.Store(0)
+	conn.Close()
+	a.counters.Open.Add(-1)
+	if c.sub != nil && c.sub.subscribed && !a.stopped() {
+		c.sub.down = true
+	}
+	return err
+}
+
+// retry counts err and schedules the next attempt after an exponential
+// backoff with jitter; wasUp resets the backoff.
+func (c *client) retry(err error, wasUp bool) {
+	a := c.a
+	if a.stopped() {
+		a.clientsDone.Done()
+		return
+	}
+	a.countError(err)
+	a.counters.Reconnects.Add(1)
+	if wasUp || c.backoff == 0 {
+		c.backoff = backoffMin
+	}
+	// ±25% jitter, so dropped connections do not come back in step.
+	c.attempts++
+	j := mix(a.sc.Seed^uint64(c.idx)<<20^uint64(c.attempts)) % 500
+	wait := c.backoff * time.Duration(750+j) / 1000
+	c.backoff = min(2*c.backoff, backoffMax)
+	c.mu.Lock()
+	if a.stopped() { // shutdown has been past this client: stop here
+		c.mu.Unlock()
+		a.clientsDone.Done()
+		return
+	}
+	c.timer = time.AfterFunc(wait, func() {
+		c.mu.Lock()
+		c.timer = nil
+		c.mu.Unlock()
+		c.connect()
+	})
+	c.mu.Unlock()
+}
+
+// reader is a connection's read buffer: packets are decoded in place, and
+// it grows while the connection is busy.
+type reader struct {
+	buf  []byte
+	r, w int
+	need int
+}
+
+// read reads and handles packets until an error or, in a handshake, until
+// the client is ready (leaving what follows in rd for serve).
+func (c *client) read(conn net.Conn, rd *reader, st *connState, handshake bool) error {
+	for {
+		switch {
+		case rd.need > len(rd.buf):
+			nb := make([]byte, max(rd.need, 2*len(rd.buf)))
+			rd.w = copy(nb, rd.buf[rd.r:rd.w])
+			rd.buf, rd.r = nb, 0
+		case rd.w == len(rd.buf) || rd.r+rd.need > len(rd.buf):
+			if rd.r > 0 {
+				rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
+				rd.r = 0
+			} else {
+				nb := make([]byte, 2*len(rd.buf))
+				copy(nb, rd.buf[:rd.w])
+				rd.buf = nb
+			}
+		}
+		space := len(rd.buf) - rd.w
+		n, err := conn.Read(rd.buf[rd.w:])
+		rd.w += n
+		if n > 0 {
+			if herr := c.parse(rd, st); herr != nil {
+				return herr
+			}
+			c.mu.Lock()
+			c.flushLocked()
+			c.mu.Unlock()
+			if n == space && len(rd.buf) < readMax && rd.need <= len(rd.buf) {
+				rd.need = 2 * len(rd.buf) // the read filled the buffer: more is waiting
+			}
+			if handshake && st.phase == 2 {
+				return nil
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// parse handles every whole packet in rd.
+func (c *client) parse(rd *reader, st *connState) error {
+	now := c.a.now()
+	rd.need = 0
+	for rd.r < rd.w {
+		h, err := c.a.dec.ParseHeader(rd.buf[rd.r:rd.w])
+		if err == packetgen.ErrIncomplete {
+			rd.need = 5
+			break
+		}
+		if err != nil {
+			return &ProtocolError{Err: err}
+		}
+		size := h.PacketSize()
+		if rd.w-rd.r < size {
+			rd.need = size
+			break
+		}
+		if err := c.handle(h, rd.buf[rd.r+h.Size:rd.r+size], now, st); err != nil {
+			return err
+		}
+		rd.r += size
+	}
+	if rd.r == rd.w {
+		rd.r, rd.w = 0, 0
+	}
+	return nil
+}
+
+// handle acts on one packet from the broker; body aliases the read buffer.
+func (c *client) handle(h packetgen.Header, body []byte, now int64, st *connState) error {
+	a := c.a
+	switch h.Type {
+	case packetgen.TypePublish:
+		return c.received(h, body, now)
+	case packetgen.TypePuback, packetgen.TypePubrec, packetgen.TypePubcomp:
+		id, err := ackID(h, body)
+		if err != nil {
+			return err
+		}
+		return c.acked(h.Type, id, now)
+	case packetgen.TypePubrel:
+		id, err := ackID(h, body)
+		if err != nil {
+			return err
+		}
+		if c.sub != nil {
+			delete(c.sub.qos2, id)
+		}
+		c.appendAck(packetgen.TypePubcomp, id)
+		return nil
+	case packetgen.TypePingresp:
+		c.pingSent.Store(0)
+		return nil
+	case packetgen.TypeConnack:
+		p, err := a.dec.DecodeBody(h, body)
+		if err != nil {
+			return &ProtocolError{Err: err}
+		}
+		if st.phase != 0 {
+			return &ProtocolError{Detail: "a second CONNACK"}
+		}
+		ca := p.(*packetgen.Connack)
+		if ca.ReasonCode != 0 {
+			return &RefusedError{Packet: "CONNACK", Code: byte(ca.ReasonCode)}
+		}
+		a.rec.Record(MetricConnect, time.Duration(now-st.connectAt))
+		a.counters.Connects.Add(1)
+		return c.connected(ca.SessionPresent && !a.sc.CleanSession, now, st)
+	case packetgen.TypeSuback:
+		p, err := a.dec.DecodeBody(h, body)
+		if err != nil {
+			return &ProtocolError{Err: err}
+		}
+		sa := p.(*packetgen.Suback)
+		if st.phase != 1 || sa.PacketID != 1 || len(sa.ReasonCodes) != 1 {
+			return &ProtocolError{Detail: fmt.Sprintf("unexpected SUBACK for packet %d", sa.PacketID)}
+		}
+		if rc := byte(sa.ReasonCodes[0]); rc > 2 {
+			return &RefusedError{Packet: "SUBACK", Code: rc}
+		}
+		a.rec.Record(MetricSubscribe, time.Duration(now-st.subscribeAt))
+		c.sub.granted = packetgen.QoS(sa.ReasonCodes[0])
+		c.sub.subscribed = true
+		c.setReady(st)
+		return nil
+	}
+	return &ProtocolError{Detail: fmt.Sprintf("%s from the broker", h.Type)}
+}
+
+// connected follows a successful CONNACK: a resumed session gets its
+// unacknowledged messages again (MQTT-4.4.0-1); a new one abandons them
+// and, for a subscriber, subscribes.
+func (c *client) connected(resumed bool, now int64, st *connState) error {
+	a := c.a
+	if c.pub != nil {
+		c.mu.Lock()
+		if resumed {
+			c.resendLocked()
+		} else {
+			c.pub.abandon()
+		}
+		c.mu.Unlock()
+	}
+	if c.sub != nil {
+		s := c.sub
+		if s.subscribed && !resumed {
+			s.log.SessionLost = true // what was sent meanwhile is gone
+			clear(s.qos2)
+		}
+		if !s.subscribed || !resumed {
+			sp := &packetgen.Subscribe{PacketID: 1, Subscriptions: []packetgen.Subscription{{Filter: s.filter, QoS: a.sc.QoS}}}
+			c.mu.Lock()
+			var err error
+			c.wbuf, err = a.enc.Append(c.wbuf, sp)
+			st.subscribeAt = a.now()
+			c.mu.Unlock()
+			if err != nil {
+				return err
+			}
+			st.phase = 1
+			return nil
+		}
+	}
+	c.setReady(st)
+	return nil
+}
+
+func (c *client) setReady(st *connState) {
+	st.phase = 2
+	if c.sub != nil {
+		c.sub.down = false
+	}
+	c.mu.Lock()
+	if c.conn != nil {
+		c.conn.SetReadDeadline(time.Time{}) //nolint:errcheck
+	}
+	c.ready = true
+	c.mu.Unlock()
+	c.a.counters.Ready.Add(1)
+}
+
+// received handles a PUBLISH: acknowledge it, then check it.
+func (c *client) received(h packetgen.Header, body []byte, now int64) error {
+	s := c.sub
+	if s == nil {
+		// Not ours to count (a publisher or idle client left with an old
+		// subscription): acknowledge and drop.
+		p, err := c.a.dec.DecodeBody(h, body)
+		if err != nil {
+			return &ProtocolError{Err: err}
+		}
+		pp := p.(*packetgen.Publish)
+		switch pp.QoS {
+		case 1:
+			c.appendAck(packetgen.TypePuback, pp.PacketID)
+		case 2:
+			c.appendAck(packetgen.TypePubrec, pp.PacketID)
+		}
+		return nil
+	}
+	p := &s.scratch
+	if err := p.DecodeBody(h.Flags, body, packetgen.V311, packetgen.FromServer); err != nil {
+		return &ProtocolError{Err: err}
+	}
+	switch p.QoS {
+	case 1:
+		c.appendAck(packetgen.TypePuback, p.PacketID)
+	case 2:
+		// A PUBLISH repeated before PUBREL is the same message: the
+		// receiver delivers it once (§4.3.3, method B).
+		if _, seen := s.qos2[p.PacketID]; seen {
+			c.appendAck(packetgen.TypePubrec, p.PacketID)
+			return nil
+		}
+		if s.qos2 == nil {
+			s.qos2 = map[uint16]struct{}{}
+		}
+		s.qos2[p.PacketID] = struct{}{}
+		c.appendAck(packetgen.TypePubrec, p.PacketID)
+	}
+	hd, ok := ParseHeader(p.Payload)
+	if !ok || hd.Run != c.a.runID {
+		s.log.Foreign++
+		return nil
+	}
+	stream := s.log.Streams[hd.Publisher]
+	if stream == nil {
+		if s.log.Streams == nil {
+			s.log.Streams = map[uint32]*Stream{}
+		}
+		stream = &Stream{}
+		s.log.Streams[hd.Publisher] = stream
+	}
+	if p.QoS < min(hd.QoS, s.granted) {
+		stream.Downgraded++
+	}
+	if stream.Receive(hd.Seq) != Duplicate {
+		c.a.counters.Received.Add(1)
+		c.a.rec.Record(MetricEndToEnd, time.Duration(c.a.unixNs(now)-hd.Due))
+	}
+	return nil
+}
+
+// acked handles PUBACK, PUBREC and PUBCOMP for a publisher.
+func (c *client) acked(t packetgen.Type, id uint16, now int64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.pub
+	var f *flight
+	if p != nil {
+		f = p.find(id)
+	}
+	if f == nil {
+		// From a session we abandoned: finish the flow, count nothing.
+		if t == packetgen.TypePubrec {
+			c.wbuf = appendAck(c.wbuf, packetgen.TypePubrel, id)
+		}
+		return nil
+	}
+	qos := c.a.sc.QoS
+	switch t {
+	case packetgen.TypePuback:
+		if qos != 1 {
+			return &ProtocolError{Detail: fmt.Sprintf("PUBACK for a QoS %d message (packet %d)", qos, id)}
+		}
+	case packetgen.TypePubrec:
+		if qos != 2 {
+			return &ProtocolError{Detail: fmt.Sprintf("PUBREC for a QoS %d message (packet %d)", qos, id)}
+		}
+		f.released = true
+		c.wbuf = appendAck(c.wbuf, packetgen.TypePubrel, id)
+		return nil
+	case packetgen.TypePubcomp:
+		if qos != 2 || !f.released {
+			return &ProtocolError{Detail: fmt.Sprintf("PUBCOMP before PUBREL for packet %d", id)}
+		}
+	}
+	f.done = true
+	c.a.rec.Record(MetricPublishAck, time.Duration(now-f.due))
+	c.a.counters.Acked.Add(1)
+	p.popDone()
+	return nil
+}
+
+func (c *client) appendAck(t packetgen.Type, id uint16) {
+	c.mu.Lock()
+	c.wbuf = appendAck(c.wbuf, t, id)
+	c.mu.Unlock()
+}
+
+// appendAck appends a 3.1.1 PUBACK, PUBREC, PUBREL or PUBCOMP: four bytes,
+// PUBREL with flags 0010 (MQTT-3.6.1-1).
+func appendAck(b []byte, t packetgen.Type, id uint16) []byte {
+	first := byte(t) << 4
+	if t == packetgen.TypePubrel {
+		first |= 2
+	}
+	return append(b, first, 2, byte(id>>8), byte(id))
+}
+
+// ackID reads the packet identifier of a 3.1.1 acknowledgement, whose
+// remaining length is exactly 2 (§3.4 to §3.7).
+func ackID(h packetgen.Header, body []byte) (uint16, error) {
+	if len(body) != 2 {
+		return 0, &ProtocolError{Detail: fmt.Sprintf("%s with remaining length %d, want 2", h.Type, len(body))}
+	}
+	id := binary.BigEndian.Uint16(body)
+	if id == 0 {
+		return 0, &ProtocolError{Detail: fmt.Sprintf("%s with packet identifier 0 (MQTT-2.3.1-1)", h.Type)}
+	}
+	return id, nil
+}
+
+// flushLocked writes what wbuf holds; c.mu held. A failed write closes the
+// connection and keeps the error for the reader to report.
+func (c *client) flushLocked() {
+	if len(c.wbuf) == 0 {
+		return
+	}
+	if c.conn == nil || c.failed != nil {
+		c.wbuf = c.wbuf[:0]
+		return
+	}
+	now := c.a.now()
+	if c.wdl-now < int64(writeTimeout/2) && !c.a.stopped() { // stopping: keep beginStop's deadline
+		c.wdl = now + int64(writeTimeout)
+		c.conn.SetWriteDeadline(c.a.start.Add(time.Duration(c.wdl))) //nolint:errcheck
+	}
+	_, err := c.conn.Write(c.wbuf)
+	c.lastWrite.Store(now)
+	if cap(c.wbuf) > writeKeep {
+		c.wbuf = nil
+	} else {
+		c.wbuf = c.wbuf[:0]
+	}
+	if err != nil {
+		c.failLocked(err)
+	}
+}
+
+// failLocked closes the connection for err; c.mu held.
+func (c *client) failLocked(err error) {
+	if c.failed == nil {
+		c.failed = err
+	}
+	c.ready = false
+	if c.conn != nil {
+		c.conn.Close()
+	}
+}
+
+func (c *client) fail(err error) {
+	c.mu.Lock()
+	if c.conn != nil {
+		c.failLocked(err)
+	}
+	c.mu.Unlock()
+}
+
+// missReason says why a due PUBLISH was not sent.
+type missReason uint8
+
+const (
+	sentOK missReason = iota
+	missDisconnected
+	missWindow
+)
+
+// publish appends the next PUBLISH, due at attack time due; the sender
+// flushes later. pkt and payload are the sender's scratch.
+func (c *client) publish(pkt *packetgen.Publish, payload []byte, due int64) missReason {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ready {
+		return missDisconnected
+	}
+	p, a := c.pub, c.a
+	qos := a.sc.QoS
+	if qos > 0 && p.n >= a.sc.Inflight {
+		return missWindow
+	}
+	seq := p.seq
+	var id uint16
+	if qos > 0 {
+		id = p.allocID()
+		p.push(flight{seq: seq, due: due, id: id})
+	}
+	var err error
+	c.wbuf, err = a.appendPublish(c.wbuf, pkt, payload, p, seq, due, id, false)
+	if err != nil {
+		// The scenario was validated: an encoding failure is a bug.
+		panic(err)
+	}
+	p.seq++
+	return sentOK
+}
+
+// resendLocked re-sends, on a resumed session, every unacknowledged PUBLISH
+// with DUP set and every unanswered PUBREL, in their original order.
+func (c *client) resendLocked() {
+	p, a := c.pub, c.a
+	pkt := &packetgen.Publish{}
+	payload := make([]byte, a.sc.Payload)
+	for i := 0; i < p.n; i++ {
+		f := &p.ring[(p.head+i)%len(p.ring)]
+		if f.done {
+			continue
+		}
+		if f.released {
+			c.wbuf = appendAck(c.wbuf, packetgen.TypePubrel, f.id)
+			continue
+		}
+		c.wbuf, _ = a.appendPublish(c.wbuf, pkt, payload, p, f.seq, f.due, f.id, true)
+	}
+}
+
+func (p *publisher) allocID() uint16 {
+	p.nextID++
+	if p.nextID == 0 {
+		p.nextID = 1
+	}
+	return p.nextID
+}
+
+func (p *publisher) push(f flight) {
+	if p.n == len(p.ring) {
+		nr := make([]flight, max(16, 2*len(p.ring)))
+		for i := 0; i < p.n; i++ {
+			nr[i] = p.ring[(p.head+i)%len(p.ring)]
+		}
+		p.ring, p.head = nr, 0
+	}
+	p.ring[(p.head+p.n)%len(p.ring)] = f
+	p.n++
+}
+
+// find returns the in-flight entry with packet identifier id, or nil.
+// Identifiers are handed out consecutively (1 to 65535, wrapping) and the
+// window is at most 65535, so the offset from the oldest entry is exact.
+func (p *publisher) find(id uint16) *flight {
+	if p.n == 0 {
+		return nil
+	}
+	first := p.ring[p.head].id
+	off := (int(id) - int(first) + 65535) % 65535
+	if off >= p.n {
+		return nil
+	}
+	f := &p.ring[(p.head+off)%len(p.ring)]
+	if f.id != id || f.done {
+		return nil
+	}
+	return f
+}
+
+func (p *publisher) popDone() {
+	for p.n > 0 && p.ring[p.head].done {
+		p.ring[p.head] = flight{}
+		p.head = (p.head + 1) % len(p.ring)
+		p.n--
+	}
+	if p.n == 0 {
+		p.head = 0
+		if len(p.ring) > 1024 {
+			p.ring = nil // a stall made it big; let it go
+		}
+	}
+}
+
+// abandon gives up the window: the session that held it is gone. A QoS 2
+// message whose PUBREC came back was accepted by the broker and stays
+// confirmed; the rest become unconfirmed.
+func (p *publisher) abandon() {
+	for i := 0; i < p.n; i++ {
+		f := p.ring[(p.head+i)%len(p.ring)]
+		if !f.done && !f.released {
+			p.unconfirmed = append(p.unconfirmed, f.seq)
+		}
+	}
+	p.ring, p.head, p.n = nil, 0, 0
+}

@@ -1,0 +1,174 @@
+package loadgen
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mqttbench/mqttbench/packetgen"
+)
+
+// Rough costs per connection for the memory check, in bytes: the
+// generator's share (measured near 3 KiB idle; busy ones buffer more), the
+// in-process broker's when it runs here, and the kernel's socket buffers
+// of a quiet loopback TCP connection, both ends.
+const (
+	estGenPerConn    = 6 << 10
+	estBrokerPerConn = 16 << 10
+	estKernelPerConn = 8 << 10
+	fdReserve        = 64 // files the process needs besides connections
+)
+
+// Preflight checks that one process on this machine can hold the scenario:
+// a file descriptor per TCP connection, an ephemeral port per connection
+// of each (source address, broker) pair, and memory. The error says what
+// to change. Running over net.Pipe needs neither descriptors nor ports.
+func Preflight(sc Scenario) error {
+	n := sc.TotalConnections()
+	if len(sc.Brokers) > 0 {
+		need := uint64(n + fdReserve)
+		soft, hard, ok := raiseNoFile(need)
+		if ok && soft < need {
+			room := int(soft) - fdReserve
+			return fmt.Errorf("%d TCP connections need %d file descriptors, but this process may open %d (RLIMIT_NOFILE, hard limit %d, which it cannot raise): use --connections %d or fewer per process",
+				n, need, soft, hard, max(room, 0))
+		}
+		if lo, hi, ok := portRange(); ok {
+			ports := hi - lo + 1
+			pairs := len(sc.Brokers) * max(1, len(sc.SourceIPs))
+			per := (n + pairs - 1) / pairs
+			// Leave a tenth for TIME_WAIT and whatever else uses the range.
+			if limit := ports * 9 / 10; per > limit {
+				perBroker := (n + len(sc.Brokers) - 1) / len(sc.Brokers)
+				srcs := max(2, (perBroker+limit-1)/limit)
+				return fmt.Errorf("%d connections over %d (source address, broker) pairs put %d on each, but the ephemeral port range %d-%d holds about %d per pair: bind to more source addresses, e.g. --source-ips 127.0.0.2-127.0.0.%d",
+					n, pairs, per, lo, hi, limit, 1+srcs)
+			}
+		}
+	}
+	est := uint64(n) * estGenPerConn
+	if len(sc.Brokers) == 0 {
+		est += uint64(n) * estBrokerPerConn
+	} else {
+		est += uint64(n) * estKernelPerConn
+	}
+	if avail, ok := memAvailable(); ok && est > avail*8/10 {
+		return fmt.Errorf("%d connections need about %d MiB here, but only %d MiB of memory is available: use fewer --connections per process",
+			n, est>>20, avail>>20)
+	}
+	return nil
+}
+
+// portRange reads the ephemeral port range.
+func portRange() (lo, hi int, ok bool) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0, false
+	}
+	lo, err1 := strconv.Atoi(f[0])
+	hi, err2 := strconv.Atoi(f[1])
+	return lo, hi, err1 == nil && err2 == nil && hi >= lo
+}
+
+// memAvailable is MemAvailable, or the cgroup's remaining allowance when
+// that is smaller.
+func memAvailable() (uint64, bool) {
+	avail := uint64(math.MaxUint64)
+	if f, err := os.Open("/proc/meminfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "MemAvailable:"); ok {
+				if kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64); err == nil {
+					avail = kb << 10
+				}
+			}
+		}
+		f.Close()
+	}
+	if max, err := readUint("/sys/fs/cgroup/memory.max"); err == nil {
+		if cur, err := readUint("/sys/fs/cgroup/memory.current"); err == nil && max > cur {
+			avail = min(avail, max-cur)
+		}
+	}
+	return avail, avail != math.MaxUint64
+}
+
+func readUint(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+}
+
+// Probe connects once to each broker and waits for its CONNACK, so an
+// unreachable or refusing broker is reported before the run starts.
+func Probe(ctx context.Context, sc Scenario, dial DialFunc) error {
+	brokers := max(1, len(sc.Brokers))
+	timeout := min(sc.ConnectTimeout, 5*time.Second)
+	for i := 0; i < brokers; i++ {
+		name := "the in-process broker"
+		if i < len(sc.Brokers) {
+			name = sc.Brokers[i]
+		}
+		if err := probeOne(ctx, sc, dial, i, timeout); err != nil {
+			return fmt.Errorf("broker %s: %v", name, err)
+		}
+	}
+	return nil
+}
+
+func probeOne(ctx context.Context, sc Scenario, dial DialFunc, i int, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := dial(ctx, i)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	deadline, _ := ctx.Deadline()
+	conn.SetDeadline(deadline) //nolint:errcheck
+	cp := &packetgen.Connect{ProtocolLevel: packetgen.V311, CleanStart: true, KeepAlive: 10,
+		ClientID: fmt.Sprintf("mbprobe%d", time.Now().UnixNano()%1e12)}
+	if sc.Username != "" {
+		cp.UsernameFlag, cp.Username = true, sc.Username
+		if sc.Password != "" {
+			cp.PasswordFlag, cp.Password = true, []byte(sc.Password)
+		}
+	}
+	b, err := packetgen.Encoder{Version: packetgen.V311, Side: packetgen.FromClient}.Append(nil, cp)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Write(b); err != nil {
+		return err
+	}
+	rd := packetgen.NewReader(conn, packetgen.Decoder{Version: packetgen.V311, Side: packetgen.FromServer})
+	p, err := rd.ReadPacket()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("closed the connection without CONNACK")
+		}
+		return err
+	}
+	ca, ok := p.(*packetgen.Connack)
+	if !ok {
+		return &ProtocolError{Detail: fmt.Sprintf("%s before CONNACK", p.Type())}
+	}
+	if ca.ReasonCode != 0 {
+		return &RefusedError{Packet: "CONNACK", Code: byte(ca.ReasonCode)}
+	}
+	conn.Write([]byte{byte(packetgen.TypeDisconnect) << 4, 0}) //nolint:errcheck
+	return nil
+}

@@ -1,0 +1,258 @@
+package reports
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
+)
+
+// Load is the summary of one load run (summary.json in its results
+// directory). Latencies are in microseconds. User names and passwords are
+// never part of it.
+type Load struct {
+	Kind        string        `json:"kind"` // "load"
+	RunID       string        `json:"run_id"`
+	Target      string        `json:"target"` // broker URLs, or "in-process (net.Pipe)"
+	Started     time.Time     `json:"started"`
+	Elapsed     time.Duration `json:"elapsed_ns"`
+	Interrupted bool          `json:"interrupted,omitempty"`
+	Scenario    LoadScenario  `json:"scenario"`
+
+	Connections LoadConnections    `json:"connections"`
+	Messages    LoadMessages       `json:"messages"`
+	Latency     []LoadLatency      `json:"latency"`
+	Errors      map[string]uint64  `json:"errors"`
+	ErrorSample map[string]string  `json:"error_samples,omitempty"` // first error of each class
+	Verify      []LoadVerification `json:"verification"`
+	Violations  []string           `json:"violations,omitempty"`
+	Series      []LoadSecond       `json:"series"`
+	Files       map[string]string  `json:"files,omitempty"` // metric -> .hlog file in the results directory
+	Notes       []string           `json:"notes,omitempty"`
+}
+
+// LoadScenario is the scenario as run, credentials left out.
+type LoadScenario struct {
+	Brokers        []string      `json:"brokers,omitempty"`
+	SourceIPs      int           `json:"source_ips,omitempty"`
+	Connections    int           `json:"connections"`
+	Publishers     int           `json:"publishers"`
+	Subscribers    int           `json:"subscribers"`
+	QoS            int           `json:"qos"`
+	Rate           float64       `json:"rate"` // offered, messages/s over all publishers
+	Payload        int           `json:"payload"`
+	Topic          string        `json:"topic"`
+	Filter         string        `json:"filter,omitempty"`
+	Ramp           float64       `json:"ramp"`
+	Duration       time.Duration `json:"duration_ns"`
+	Drain          time.Duration `json:"drain_ns"`
+	MaxLag         time.Duration `json:"max_lag_ns"`
+	Keepalive      time.Duration `json:"keepalive_ns"`
+	CleanSession   bool          `json:"clean_session"`
+	Authenticated  bool          `json:"authenticated,omitempty"`
+	Inflight       int           `json:"inflight"`
+	Seed           uint64        `json:"seed"`
+	ConnectTimeout time.Duration `json:"connect_timeout_ns"`
+}
+
+// LoadConnections counts connections.
+type LoadConnections struct {
+	Target     int     `json:"target"`
+	Peak       int64   `json:"peak"`       // most open at once
+	Ready      int64   `json:"ready"`      // ready when publishing began
+	Attempts   uint64  `json:"attempts"`   // dials, reconnects included
+	Reconnects uint64  `json:"reconnects"` // attempts after a connection was lost
+	ConnectSec float64 `json:"connect_seconds"`
+	// MemPerConn is the process's heap and stack growth per connection
+	// after the connect phase (the in-process broker's share included
+	// when it runs in the same process), in bytes.
+	MemPerConn float64 `json:"mem_per_conn_bytes,omitempty"`
+	MemNote    string  `json:"mem_note,omitempty"`
+}
+
+// LoadMessages counts messages over the publishing phase.
+type LoadMessages struct {
+	Offered uint64 `json:"offered"` // due by the schedule
+	Sent    uint64 `json:"sent"`
+	// Missed sends were due but not made: the generator fell behind by
+	// more than max_lag, the publisher was not connected, or its QoS 1/2
+	// window was full.
+	Missed             uint64  `json:"missed"`
+	MissedLate         uint64  `json:"missed_late"`
+	MissedDisconnected uint64  `json:"missed_disconnected"`
+	MissedWindow       uint64  `json:"missed_window"`
+	Acked              uint64  `json:"acked"`    // PUBACK or PUBCOMP received
+	Received           uint64  `json:"received"` // distinct deliveries, drain included
+	Expected           uint64  `json:"expected"` // deliveries due: sent × matching subscribers
+	PublishSec         float64 `json:"publish_seconds"`
+	SentRate           float64 `json:"sent_per_second"`
+	ReceivedRate       float64 `json:"received_per_second"` // deliveries during the publishing phase per second
+}
+
+// LoadLatency summarises one metric's histogram, in microseconds.
+type LoadLatency struct {
+	Metric string  `json:"metric"`
+	Count  int64   `json:"count"`
+	Mean   float64 `json:"mean_us"`
+	P50    int64   `json:"p50_us"`
+	P90    int64   `json:"p90_us"`
+	P99    int64   `json:"p99_us"`
+	P999   int64   `json:"p99_9_us"`
+	Max    int64   `json:"max_us"`
+}
+
+// LoadVerification is the sequence check for messages due at one QoS.
+type LoadVerification struct {
+	QoS       int    `json:"qos"`
+	Streams   int    `json:"streams"` // (publisher, subscriber) pairs
+	Sent      uint64 `json:"sent"`
+	Confirmed uint64 `json:"confirmed"` // acknowledged to the publisher (QoS 0: sent)
+	Received  uint64 `json:"received"`
+	Lost      uint64 `json:"lost"`
+	// LostExcused were lost by subscribers whose session was lost too.
+	LostExcused uint64   `json:"lost_session_lost"`
+	Duplicates  uint64   `json:"duplicates"`
+	Reordered   uint64   `json:"reordered"`
+	Downgraded  uint64   `json:"downgraded"`
+	Foreign     uint64   `json:"foreign,omitempty"`
+	Violations  []string `json:"violations,omitempty"`
+}
+
+// LoadSecond is one second of the run's time series: counts within that
+// second, connections open at its end.
+type LoadSecond struct {
+	T           float64 `json:"t"` // seconds since the start, at the end of the interval
+	Phase       string  `json:"phase"`
+	Sent        uint64  `json:"sent"`
+	Received    uint64  `json:"received"`
+	Acked       uint64  `json:"acked"`
+	Missed      uint64  `json:"missed"`
+	Connects    uint64  `json:"connects"`
+	Errors      uint64  `json:"errors"`
+	Connections int64   `json:"connections"`
+	P99E2E      int64   `json:"p99_e2e_us"`
+}
+
+// OK reports a run without violations.
+func (l *Load) OK() bool { return len(l.Violations) == 0 }
+
+// WriteJSON writes l to path.
+func (l *Load) WriteJSON(path string) error {
+	b, err := json.MarshalIndent(l, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// ReadLoad reads a summary written by WriteJSON.
+func ReadLoad(path string) (*Load, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var l Load
+	if err := json.Unmarshal(b, &l); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if l.Kind != "load" {
+		return nil, fmt.Errorf("%s: kind %q, not a load summary", path, l.Kind)
+	}
+	return &l, nil
+}
+
+// WriteLoadTable prints a load run's summary as terminal tables:
+// latency percentiles per metric, messages and throughput, the sequence
+// checks per QoS, and errors by class.
+func WriteLoadTable(w io.Writer, l *Load) {
+	lat := newLoadTable(w)
+	lat.Header("Latency", "Count", "p50", "p90", "p99", "p99.9", "Max")
+	for _, m := range l.Latency {
+		if m.Count == 0 {
+			continue
+		}
+		lat.Append(m.Metric, fmt.Sprint(m.Count), us(m.P50), us(m.P90), us(m.P99), us(m.P999), us(m.Max)) //nolint:errcheck
+	}
+	lat.Render() //nolint:errcheck
+
+	m := l.Messages
+	c := l.Connections
+	msg := newLoadTable(w)
+	msg.Header("Messages", "Value")
+	rows := [][2]string{
+		{"connections ready / target", fmt.Sprintf("%d / %d (peak %d)", c.Ready, c.Target, c.Peak)},
+		{"offered", fmt.Sprintf("%d (%s/s)", m.Offered, rate(float64(m.Offered), m.PublishSec))},
+		{"sent", fmt.Sprintf("%d (%s/s)", m.Sent, rate(float64(m.Sent), m.PublishSec))},
+		{"missed (late, disconnected, window)", fmt.Sprintf("%d (%d, %d, %d)", m.Missed, m.MissedLate, m.MissedDisconnected, m.MissedWindow)},
+		{"acknowledged", fmt.Sprint(m.Acked)},
+		{"delivered / expected", fmt.Sprintf("%d / %d (%s/s while publishing)", m.Received, m.Expected, strconv.FormatFloat(m.ReceivedRate, 'f', 0, 64))},
+	}
+	if c.MemPerConn > 0 {
+		rows = append(rows, [2]string{"memory per connection", fmt.Sprintf("%.0f B (%s)", c.MemPerConn, c.MemNote)})
+	}
+	for _, r := range rows {
+		msg.Append(r[0], r[1]) //nolint:errcheck
+	}
+	msg.Render() //nolint:errcheck
+
+	if len(l.Verify) > 0 {
+		v := newLoadTable(w)
+		v.Header("QoS", "Streams", "Confirmed", "Received", "Lost", "Lost (session lost)", "Duplicates", "Reordered", "Downgraded", "Verdict")
+		for _, r := range l.Verify {
+			verdict := "ok"
+			if len(r.Violations) > 0 {
+				verdict = "VIOLATION"
+			}
+			v.Append(fmt.Sprint(r.QoS), fmt.Sprint(r.Streams), fmt.Sprint(r.Confirmed), fmt.Sprint(r.Received), //nolint:errcheck
+				fmt.Sprint(r.Lost), fmt.Sprint(r.LostExcused), fmt.Sprint(r.Duplicates), fmt.Sprint(r.Reordered),
+				fmt.Sprint(r.Downgraded), verdict)
+		}
+		v.Render() //nolint:errcheck
+	}
+
+	if len(l.Errors) > 0 {
+		classes := make([]string, 0, len(l.Errors))
+		for k := range l.Errors {
+			classes = append(classes, k)
+		}
+		sort.Strings(classes)
+		e := newLoadTable(w)
+		e.Header("Errors", "Count", "First seen")
+		for _, k := range classes {
+			e.Append(k, fmt.Sprint(l.Errors[k]), l.ErrorSample[k]) //nolint:errcheck
+		}
+		e.Render() //nolint:errcheck
+	}
+}
+
+// us prints microseconds in the unit that reads best.
+func us(v int64) string {
+	switch {
+	case v >= 10_000_000:
+		return strconv.FormatFloat(float64(v)/1e6, 'f', 1, 64) + "s"
+	case v >= 10_000:
+		return strconv.FormatFloat(float64(v)/1e3, 'f', 1, 64) + "ms"
+	case v >= 1_000:
+		return strconv.FormatFloat(float64(v)/1e3, 'f', 2, 64) + "ms"
+	}
+	return strconv.FormatInt(v, 10) + "µs"
+}
+
+func rate(n, sec float64) string {
+	if sec <= 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(n/sec, 'f', 0, 64)
+}
+
+// newLoadTable is a table whose headers print as written (p99.9 stays
+// p99.9 rather than auto-formatted "P 99 . 9").
+func newLoadTable(w io.Writer) *tablewriter.Table {
+	return tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off))
+}
