@@ -2,6 +2,9 @@
 # Runs the conformance suite against mosquitto 2.0 (installed and started
 # by scripts/brokers/mosquitto.sh) with its profile of known deviations.
 # Results: results/mosquitto.json and results/mosquitto.xml (JUnit).
+# mosquitto checks keep alive coarsely: a silent client with a 1 s keep
+# alive was dropped after 2.7 to 6.8 s here, later on a loaded machine, so
+# the grace beyond the specification's 1.5 s is 10 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p results
@@ -9,5 +12,5 @@ read -r port pid < <(scripts/brokers/mosquitto.sh start)
 trap 'scripts/brokers/mosquitto.sh stop "$pid"' EXIT
 echo "mosquitto on 127.0.0.1:$port (pid $pid)" >&2
 go run ./cmd/mqttbench conform --broker "tcp://127.0.0.1:$port" \
-  --profile profiles/mosquitto-2.0.yaml --grace 5s \
+  --profile profiles/mosquitto-2.0.yaml --grace 10s \
   --json results/mosquitto.json --junit results/mosquitto.xml
