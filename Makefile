@@ -3,9 +3,9 @@ GO       ?= go
 FUZZTIME ?= 30s
 PKGS     := ./...
 
-.PHONY: test fmt-check vet unit conform-mosquitto build bench fuzz clean
+.PHONY: test fmt-check vet unit conform-mosquitto fuzz-mosquitto build bench fuzz clean
 
-test: fmt-check vet unit conform-mosquitto
+test: fmt-check vet unit conform-mosquitto fuzz-mosquitto
 
 fmt-check:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
@@ -23,6 +23,11 @@ unit:
 # installed and started by the project's own script.
 conform-mosquitto:
 	./scripts/conform-mosquitto.sh
+
+# The wire fuzzer against mosquitto: a short seeded run and a kept
+# reproducer replayed on mosquitto and on the reference broker.
+fuzz-mosquitto:
+	./scripts/fuzz-mosquitto.sh
 
 build:
 	$(GO) build -o bin/mqttbench ./cmd/mqttbench

@@ -5,9 +5,7 @@
 package reports
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -163,26 +161,13 @@ func statementLess(a, b string) bool {
 }
 
 // WriteJSON writes the run as indented JSON.
-func (c *Conformance) WriteJSON(path string) error {
-	b, err := json.MarshalIndent(c, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
+func (c *Conformance) WriteJSON(path string) error { return writeJSON(path, c) }
 
 // ReadConformance reads a run written by WriteJSON.
 func ReadConformance(path string) (*Conformance, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
 	var c Conformance
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	if c.Kind != "conformance" {
-		return nil, fmt.Errorf("%s: not a conformance result (kind %q)", path, c.Kind)
+	if err := readResult(path, "conformance", &c); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }

@@ -1,10 +1,8 @@
 package reports
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strconv"
 	"time"
@@ -143,26 +141,13 @@ type LoadSecond struct {
 func (l *Load) OK() bool { return len(l.Violations) == 0 }
 
 // WriteJSON writes l to path.
-func (l *Load) WriteJSON(path string) error {
-	b, err := json.MarshalIndent(l, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
+func (l *Load) WriteJSON(path string) error { return writeJSON(path, l) }
 
 // ReadLoad reads a summary written by WriteJSON.
 func ReadLoad(path string) (*Load, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
 	var l Load
-	if err := json.Unmarshal(b, &l); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if l.Kind != "load" {
-		return nil, fmt.Errorf("%s: kind %q, not a load summary", path, l.Kind)
+	if err := readResult(path, "load", &l); err != nil {
+		return nil, err
 	}
 	return &l, nil
 }

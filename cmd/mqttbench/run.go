@@ -28,6 +28,7 @@ var commands = map[string]command{
 	"broker":  {"run the in-process reference broker on TCP listeners", runBroker},
 	"conform": {"run the conformance suite against a broker (default: the in-process one)", runConform},
 	"decode":  {"decode packets given as hex and name the rule any of them breaks", runDecode},
+	"fuzz":    {"fuzz a broker over the wire with malformed and mutated packets (default: the in-process one)", runFuzz},
 	"gen":     {"print seeded valid or malformed packets as hex", runGen},
 	"load":    {"load-test a broker: publish on a fixed schedule, measure latency, verify delivery", runLoad},
 }

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqttbench/mqttbench/fuzz"
+	"github.com/mqttbench/mqttbench/packetgen"
+	"github.com/mqttbench/mqttbench/reports"
+)
+
+func runCLI(ctx context.Context, args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(ctx, args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestFuzzUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"--cases", "5", "--duration", "1s"},
+		{"--protocol", "9"},
+		{"--workers", "0"},
+		{"--restart", "true"},
+		{"--nope"},
+		{"extra"},
+		{"--broker", "http://127.0.0.1:1"},
+	} {
+		code, _, stderr := runCLI(context.Background(), append([]string{"fuzz"}, args...)...)
+		if code != exitUsage || !strings.HasPrefix(stderr, "mqttbench fuzz:") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+}
+
+// An unreachable broker is one line on stderr and exit 2.
+func TestFuzzUnreachable(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	code, _, stderr := runCLI(context.Background(), "fuzz", "--broker", "tcp://"+addr, "--cases", "1", "--out", t.TempDir())
+	if code != exitUsage || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "cannot reach") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// The in-process broker: no findings, exit 0, fuzz.json and a table.
+func TestFuzzInProcess(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(context.Background(), "fuzz", "--cases", "80", "--seed", "4", "--out", out)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	res, err := reports.ReadFuzz(filepath.Join(out, "fuzz.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Cases != 80 || res.Seed != 4 || !strings.Contains(stdout, "80 cases") || !strings.Contains(stderr, "seed 4") {
+		t.Fatalf("result %+v\n%s\n%s", res, stdout, stderr)
+	}
+}
+
+// lenient is a broker that answers CONNECT and any PINGREQ and never
+// closes: every malformed case is a spec deviation.
+func lenient(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				var buf []byte
+				tmp := make([]byte, 4096)
+				for {
+					n, err := nc.Read(tmp)
+					if err != nil {
+						return
+					}
+					buf = append(buf, tmp[:n]...)
+					for len(buf) >= 2 && buf[1]&0x80 == 0 && len(buf) >= 2+int(buf[1]) {
+						switch buf[0] >> 4 {
+						case 1:
+							nc.Write([]byte{0x20, 2, 0, 0}) //nolint:errcheck
+						case 12:
+							nc.Write([]byte{0xD0, 0}) //nolint:errcheck
+						}
+						buf = buf[2+int(buf[1]):]
+					}
+					if len(buf) >= 2 && buf[1]&0x80 != 0 {
+						buf = nil // long packets are skipped whole
+					}
+				}
+			}()
+		}
+	}()
+	return "tcp://" + l.Addr().String()
+}
+
+// A PINGREQ with a body: malformed (MQTT-4.8.0-1).
+func pingWithBody() fuzz.Case {
+	return fuzz.Case{Version: packetgen.V311, Generator: fuzz.GenMalformed, Class: "trailing-bytes", Rule: "MQTT-4.8.0-1",
+		Expect: packetgen.ExpectClose, Phase: packetgen.PhaseAfterConnect, Bytes: []byte{0xC0, 0x01, 0x00}}
+}
+
+// Findings: exit 1, each with a reproducer that replays.
+func TestFuzzFindingsAndReplay(t *testing.T) {
+	url := lenient(t)
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(context.Background(), "fuzz", "--broker", url, "--cases", "6", "--seed", "2", "--out", out, "--deadline", "300ms")
+	if code != exitFailures {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	res, err := reports.ReadFuzz(filepath.Join(out, "fuzz.json"))
+	if err != nil || len(res.Findings) == 0 || res.Findings[0].Reproducer == "" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if !strings.Contains(stdout, res.Findings[0].Reproducer) {
+		t.Fatalf("table lacks the reproducer:\n%s", stdout)
+	}
+
+	path := filepath.Join(t.TempDir(), "r.json")
+	c := pingWithBody()
+	if err := fuzz.NewReproducer(fuzz.SpecDeviation, "PINGREQ answered", url, c, c).Write(path); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, _ := runCLI(context.Background(), "fuzz", "--replay", path, "--broker", url); code != exitFailures || !strings.Contains(stdout, "reproduces: spec-deviation") {
+		t.Fatalf("replay against the lenient broker: exit %d\n%s", code, stdout)
+	}
+	if code, stdout, _ := runCLI(context.Background(), "fuzz", "--replay", path); code != exitOK || !strings.Contains(stdout, "does not reproduce") {
+		t.Fatalf("replay against the reference broker: exit %d\n%s", code, stdout)
+	}
+	os.WriteFile(path, []byte("{}"), 0o644) //nolint:errcheck
+	if code, _, _ := runCLI(context.Background(), "fuzz", "--replay", path); code != exitUsage {
+		t.Fatalf("replay of a bad file: exit %d", code)
+	}
+}
+
+// SIGINT (a cancelled context) stops the run, still writes the result,
+// and exits 130.
+func TestFuzzInterrupted(t *testing.T) {
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	code, stdout, stderr := runCLI(ctx, "fuzz", "--duration", "1m", "--seed", "3", "--out", out)
+	if code != exitInterrupted {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	res, err := reports.ReadFuzz(filepath.Join(out, "fuzz.json"))
+	if err != nil || !res.Interrupted || res.Cases == 0 {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
