@@ -118,6 +118,18 @@ type Options struct {
 	Progress func(reports.LoadSecond)
 	// Now is the wall clock; nil means time.Now.
 	Now func() time.Time
+
+	// Shard runs only connections i with i mod Count == Index (see
+	// Shard); a shard of several needs a Coordinator and a RunID shared
+	// by all of them.
+	Shard       Shard
+	RunID       uint32 // 0: a random one
+	Coordinator Coordinator
+	// StartAt, when set, delays the connect phase until then.
+	StartAt time.Time
+	// Interval, when set, is called once a second like Progress, with the
+	// second's end-to-end histogram (valid only during the call).
+	Interval func(s reports.LoadSecond, e2e *Histogram)
 }
 
 // attack is one run of a scenario.
@@ -133,14 +145,15 @@ type attack struct {
 	start  time.Time // monotonic reading; now() counts from it
 	unix0  int64     // start in Unix ns
 
-	clients     []*client
+	clients     []*client // this shard's, in connection order
+	pubs        []*client // its publishers, first in clients
 	clientsDone sync.WaitGroup
 	stop        chan struct{}
 	stopFlag    atomic.Bool
 	stopOnce    sync.Once
 	phase       atomic.Value // string
 
-	fan      []int // subscribers per publisher; built on first use
+	fan      []int // subscribers, in every shard, per publisher
 	rec      *Recorder
 	counters Counters
 	errMu    sync.Mutex
@@ -193,6 +206,19 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Results, error) {
 	if err := sc.Validate(); err != nil {
 		return nil, err
 	}
+	if err := opts.Shard.Validate(&sc); err != nil {
+		return nil, err
+	}
+	if !opts.Shard.Whole() {
+		switch {
+		case opts.Coordinator == nil:
+			return nil, errNoCoordinator
+		case opts.RunID == 0:
+			return nil, errors.New("a shard of several needs the run id its shards share")
+		case len(sc.Brokers) == 0 && opts.Dial == nil:
+			return nil, errors.New("shards need a TCP broker they all reach (--broker): each in-process broker is private to its process")
+		}
+	}
 	clock := opts.Now
 	if clock == nil {
 		clock = time.Now
@@ -205,6 +231,9 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Results, error) {
 	var idb [4]byte
 	crand.Read(idb[:]) //nolint:errcheck // never fails on Linux
 	a.runID = binary.BigEndian.Uint32(idb[:])
+	if opts.RunID != 0 {
+		a.runID = opts.RunID
+	}
 	a.runHex = fmt.Sprintf("%08x", a.runID)
 	a.setPhase("connect")
 
@@ -221,7 +250,7 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Results, error) {
 		a.dial = PipeDialer(inproc)
 		target = "in-process reference broker (net.Pipe)"
 	default:
-		d, err := TCPDialer(sc.Brokers, sc.SourceIPs)
+		d, err := ShardDialer(sc.Brokers, sc.SourceIPs, opts.Shard)
 		if err != nil {
 			return nil, err
 		}
@@ -248,6 +277,11 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Results, error) {
 			logs[i] = f
 		}
 	}
+	if !opts.StartAt.IsZero() {
+		if !sleepCtx(ctx, time.Until(opts.StartAt)) {
+			return nil, ctx.Err()
+		}
+	}
 	wallStart := clock()
 	a.start = time.Now()
 	a.unix0 = wallStart.UnixNano()
@@ -257,11 +291,11 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Results, error) {
 	}
 	a.rec = rec
 
-	n := sc.TotalConnections()
 	memBefore := heapAndStacks()
-	a.buildClients(n)
+	a.buildClients()
+	n := len(a.clients)
 
-	tick := a.startTicker(clock, opts.Progress)
+	tick := a.startTicker(clock, opts.Progress, opts.Interval)
 	kaStop, kaDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(kaDone); a.keepalive(kaStop) }()
 	// An interrupt stops everything at once: even writes blocked on a
@@ -280,6 +314,9 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Results, error) {
 	ph.interrupted = !a.connectPhase(ctx, ph)
 	if !ph.interrupted {
 		res.memPerConn = float64(heapAndStacks()-memBefore) / float64(n)
+		ph.interrupted = !a.awaitPublish(ctx, ph)
+	}
+	if !ph.interrupted {
 		ph.interrupted = !a.publishPhase(ctx, ph)
 	}
 	if !ph.interrupted {
@@ -307,6 +344,7 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Results, error) {
 	for _, m := range Metrics() {
 		res.Histograms[m.String()] = a.rec.Total(m)
 	}
+	res.Shard = opts.Shard
 	if opts.Out != "" {
 		if err := res.writeSummary(); err != nil {
 			return res, err
@@ -328,7 +366,7 @@ type phases struct {
 // startTicker rotates the histograms once a second, keeps the time series
 // and reports progress. The function it returns stops it and hands back
 // the series.
-func (a *attack) startTicker(clock func() time.Time, progress func(reports.LoadSecond)) func() ([]reports.LoadSecond, error) {
+func (a *attack) startTicker(clock func() time.Time, progress func(reports.LoadSecond), interval func(reports.LoadSecond, *Histogram)) func() ([]reports.LoadSecond, error) {
 	var series []reports.LoadSecond
 	var logErr error
 	stop, done := make(chan struct{}), make(chan struct{})
@@ -339,6 +377,10 @@ func (a *attack) startTicker(clock func() time.Time, progress func(reports.LoadS
 		prev := a.counters.snapshot()
 		last := time.Now()
 		emit := func(now time.Time) {
+			var e2e *Histogram
+			if interval != nil {
+				a.rec.keep = func(h *Histogram) { e2e = h }
+			}
 			p99, err := a.rec.Rotate(clock())
 			if err != nil && logErr == nil {
 				logErr = err
@@ -352,6 +394,9 @@ func (a *attack) startTicker(clock func() time.Time, progress func(reports.LoadS
 			prev, last = cur, now
 			if progress != nil {
 				progress(s)
+			}
+			if interval != nil {
+				interval(s, e2e)
 			}
 		}
 		for {
@@ -381,7 +426,10 @@ func (a *attack) connectPhase(ctx context.Context, ph *phases) bool {
 		ph.connectSec = time.Since(start).Seconds()
 		ph.ready = a.counters.Ready.Load()
 	}()
-	ramp := schedule{Pacer: ConstantPacer{Rate: a.sc.Ramp, Max: uint64(n)}, Clock: realClock{start}, MinSleep: time.Millisecond}
+	// A shard ramps at its share of the rate, so every shard's ramp takes
+	// as long as the whole one.
+	rate := a.sc.Ramp * float64(n) / float64(a.sc.TotalConnections())
+	ramp := schedule{Pacer: ConstantPacer{Rate: rate, Max: uint64(n)}, Clock: realClock{start}, MinSleep: time.Millisecond}
 	started := ramp.run(ctx, func(i uint64, _ time.Duration) { a.clients[i].start() },
 		func(uint64, time.Duration) {}, func() {})
 	if int(started) < n {
@@ -396,6 +444,21 @@ func (a *attack) connectPhase(ctx context.Context, ph *phases) bool {
 	return true
 }
 
+// awaitPublish waits, for a shard, until every shard has connected and
+// the publishing phase begins. It reports false when interrupted.
+func (a *attack) awaitPublish(ctx context.Context, ph *phases) bool {
+	co := a.opts.Coordinator
+	if co == nil {
+		return true
+	}
+	a.setPhase("wait")
+	at, err := co.Connected(ctx, ph.ready)
+	if err != nil {
+		return false
+	}
+	return sleepCtx(ctx, time.Until(at))
+}
+
 // publishPhase publishes on schedule for the duration (or, with no
 // publishers, holds the connections that long). It reports false when
 // interrupted.
@@ -407,6 +470,9 @@ func (a *attack) publishPhase(ctx context.Context, ph *phases) bool {
 		return sleepCtx(ctx, a.sc.Duration)
 	}
 	a.setPhase("publish")
+	if len(a.pubs) == 0 { // a shard of subscribers: listen as long
+		return sleepCtx(ctx, a.sc.Duration)
+	}
 	ph.offered = a.runSenders(ctx, ph.pubStart)
 	ph.receivedAtEnd = a.counters.Received.Load()
 	return ctx.Err() == nil
@@ -420,7 +486,15 @@ func (a *attack) drainPhase(ctx context.Context) bool {
 	}
 	a.setPhase("drain")
 	deadline := time.Now().Add(a.sc.Drain)
-	for !a.drained() && time.Now().Before(deadline) {
+	for time.Now().Before(deadline) {
+		st := a.drainState()
+		if co := a.opts.Coordinator; co != nil {
+			if co.Drained(st) {
+				break
+			}
+		} else if st.Inflight == 0 && st.Received >= st.Caused {
+			break
+		}
 		if !sleepCtx(ctx, 10*time.Millisecond) {
 			return false
 		}
@@ -428,48 +502,78 @@ func (a *attack) drainPhase(ctx context.Context) bool {
 	return true
 }
 
-// buildClients makes the client structs: publishers first, then
-// subscribers, then idle connections.
-func (a *attack) buildClients(n int) {
+// buildClients makes the shard's client structs, in connection order:
+// publishers first, then subscribers, then idle connections. It also
+// counts, for every publisher, the subscribers in every shard that match
+// its topic, which the drain and the expected deliveries need.
+func (a *attack) buildClients() {
 	sc := &a.sc
-	a.clients = make([]*client, n)
-	for i := range a.clients {
+	sh := a.opts.Shard
+	n := sc.TotalConnections()
+	a.clients = make([]*client, 0, sh.Size(n))
+	for i := 0; i < n; i++ {
+		if !sh.Owns(i) {
+			continue
+		}
 		c := &client{a: a, idx: int32(i)}
 		switch {
 		case i < sc.Publishers:
 			c.pub = &publisher{index: uint32(i), topic: []byte(sc.PublisherTopic(i))}
+			a.pubs = append(a.pubs, c)
 		case i < sc.Publishers+sc.Subscribers:
 			c.sub = &subscriber{filter: sc.SubscriberFilter(i - sc.Publishers)}
 		}
-		a.clients[i] = c
+		a.clients = append(a.clients, c)
 	}
-	// Which publishers each subscriber should hear from: match each
-	// distinct filter once against a tree of publisher topics' filters.
+	a.fan = make([]int, sc.Publishers)
 	if sc.Publishers == 0 || sc.Subscribers == 0 {
 		return
 	}
+	// Which publishers each filter matches, computed once per distinct
+	// filter: an exact filter by a map lookup, a wildcard one by matching
+	// every topic.
+	byTopic := map[string][]uint32{}
+	topics := make([]string, sc.Publishers)
+	for p := range topics {
+		topics[p] = sc.PublisherTopic(p)
+		byTopic[topics[p]] = append(byTopic[topics[p]], uint32(p))
+	}
 	byFilter := map[string][]Expectation{}
-	for _, c := range a.clients {
-		if c.sub == nil {
-			continue
+	expect := func(f string) []Expectation {
+		if exp, ok := byFilter[f]; ok {
+			return exp
 		}
-		exp, ok := byFilter[c.sub.filter]
-		if !ok {
-			for p := 0; p < sc.Publishers; p++ {
-				if topic.Match(c.sub.filter, a.clients[p].pub.topic) {
+		var exp []Expectation
+		if !strings.ContainsAny(f, "+#") {
+			for _, p := range byTopic[f] {
+				exp = append(exp, Expectation{Publisher: p, QoS: sc.QoS})
+			}
+		} else {
+			for p, t := range topics {
+				if topic.Match(f, []byte(t)) {
 					exp = append(exp, Expectation{Publisher: uint32(p), QoS: sc.QoS})
 				}
 			}
-			byFilter[c.sub.filter] = exp
 		}
-		c.sub.log.Expected = exp
+		byFilter[f] = exp
+		return exp
+	}
+	for j := 0; j < sc.Subscribers; j++ {
+		for _, e := range expect(sc.SubscriberFilter(j)) {
+			a.fan[e.Publisher]++
+		}
+	}
+	for _, c := range a.clients {
+		if c.sub != nil {
+			c.sub.log.Expected = expect(c.sub.filter)
+		}
 	}
 }
 
 // runSenders runs the senders; it returns the hits offered.
 func (a *attack) runSenders(ctx context.Context, start time.Time) uint64 {
 	sc := &a.sc
-	workers := min(sc.Publishers, max(1, runtime.GOMAXPROCS(0)))
+	workers := min(len(a.pubs), max(1, runtime.GOMAXPROCS(0)))
 	total := sc.TotalRate()
 	var offered atomic.Uint64
 	var wg sync.WaitGroup
@@ -481,8 +585,8 @@ func (a *attack) runSenders(ctx context.Context, start time.Time) uint64 {
 	}
 	for w := 0; w < workers; w++ {
 		s := &sender{a: a, base: base, payload: slices.Clone(filler)}
-		for p := w; p < sc.Publishers; p += workers {
-			s.pubs = append(s.pubs, a.clients[p])
+		for p := w; p < len(a.pubs); p += workers {
+			s.pubs = append(s.pubs, a.pubs[p])
 		}
 		pacer := ConstantPacer{Rate: total * float64(len(s.pubs)) / float64(sc.Publishers), Duration: sc.Duration}
 		wg.Add(1)
@@ -543,35 +647,20 @@ func (s *sender) run(ctx context.Context, pacer Pacer, start time.Time) uint64 {
 	return sched.run(ctx, send, miss, flush)
 }
 
-// drained reports every QoS 1/2 message acknowledged and every delivery
-// due received.
-func (a *attack) drained() bool {
-	var expected uint64
-	for _, c := range a.clients[:a.sc.Publishers] {
+// drainState is where the shard's drain stands: the QoS 1/2 messages it
+// has in flight, the deliveries its publishers caused and those its
+// subscribers received. A whole run is drained when nothing is in flight
+// and received reaches caused.
+func (a *attack) drainState() DrainState {
+	st := DrainState{Received: a.counters.Received.Load()}
+	for _, c := range a.pubs {
 		c.mu.Lock()
 		inflight, sent := c.pub.n, c.pub.seq
 		c.mu.Unlock()
-		if inflight > 0 {
-			return false
-		}
-		expected += sent * uint64(a.fanout(c.pub.index))
+		st.Inflight += inflight
+		st.Caused += sent * uint64(a.fan[c.pub.index])
 	}
-	return a.counters.Received.Load() >= expected
-}
-
-// fanout counts the subscribers expecting publisher p's messages.
-func (a *attack) fanout(p uint32) int {
-	if a.fan == nil {
-		a.fan = make([]int, a.sc.Publishers)
-		for _, c := range a.clients {
-			if c.sub != nil {
-				for _, e := range c.sub.log.Expected {
-					a.fan[e.Publisher]++
-				}
-			}
-		}
-	}
-	return a.fan[p]
+	return st
 }
 
 // keepalive sends PINGREQ on connections quiet for three quarters of the
@@ -713,7 +802,7 @@ func (a *attack) summarize(target string, started time.Time, series []reports.Lo
 		Errors: map[string]uint64{}, ErrorSample: map[string]string{},
 	}
 	l.Connections = reports.LoadConnections{
-		Target: sc.TotalConnections(), Peak: c.Peak.Load(), Ready: res.ready,
+		Target: len(a.clients), Peak: c.Peak.Load(), Ready: res.ready,
 		Attempts: c.Attempts.Load(), Reconnects: c.Reconnects.Load(), ConnectSec: res.connectSec,
 		MemPerConn: res.memPerConn,
 	}
@@ -745,7 +834,7 @@ func (a *attack) summarize(target string, started time.Time, series []reports.Lo
 	}
 
 	// Verification: ledgers of the publishers, logs of the subscribers.
-	pubs := make([]Ledger, sc.Publishers)
+	pubs := map[uint32]Ledger{}
 	var subs []SubscriberLog
 	for _, cl := range a.clients {
 		switch {
@@ -754,7 +843,7 @@ func (a *attack) summarize(target string, started time.Time, series []reports.Lo
 			p.abandon() // what is still in flight was never confirmed
 			slices.Sort(p.unconfirmed)
 			pubs[p.index] = Ledger{QoS: sc.QoS, Sent: p.seq, Unconfirmed: p.unconfirmed}
-			m.Expected += p.seq * uint64(a.fanout(p.index))
+			m.Expected += p.seq * uint64(a.fan[p.index])
 		case cl.sub != nil:
 			lg := cl.sub.log
 			if g := cl.sub.granted; cl.sub.subscribed && g < sc.QoS {
@@ -773,7 +862,18 @@ func (a *attack) summarize(target string, started time.Time, series []reports.Lo
 		}
 	}
 	l.Messages = m
-	l.Verify, l.Violations = Verify(pubs, subs)
+	vs := NewVerifyState(pubs, subs)
+	vs.RunID, vs.ShardCount, vs.Shards = a.runHex, max(1, a.opts.Shard.Count), []int{a.opts.Shard.Index}
+	res.Verify = vs
+	var unjudged int
+	l.Verify, l.Violations, unjudged = vs.Judge()
+	if sh := a.opts.Shard; !sh.Whole() {
+		l.Notes = append(l.Notes, fmt.Sprintf("shard %s of run %s: %d of %d connections; expected counts deliveries due from this shard's publishers, received those to its subscribers (they match once shards are merged)",
+			sh, a.runHex, len(a.clients), sc.TotalConnections()))
+	}
+	if unjudged > 0 {
+		l.Notes = append(l.Notes, fmt.Sprintf("%d streams come from publishers of other shards: their losses are judged by mqttbench merge", unjudged))
+	}
 	if interrupted && len(l.Violations) > 0 {
 		// Messages still on their way when the run was cut short look
 		// lost: report them, but they prove nothing.
@@ -783,15 +883,24 @@ func (a *attack) summarize(target string, started time.Time, series []reports.Lo
 			l.Verify[i].Violations = nil
 		}
 	}
+	l.Notes = append(l.Notes, StandardNotes(l)...)
+	return l
+}
+
+// StandardNotes are the notes any summary's numbers imply: several
+// brokers, missed sends, connections not ready. Merge recomputes them.
+func StandardNotes(l *reports.Load) []string {
+	var notes []string
+	sc, m := &l.Scenario, &l.Messages
 	if len(sc.Brokers) > 1 && sc.Publishers > 0 && sc.Subscribers > 0 {
-		l.Notes = append(l.Notes, fmt.Sprintf("connections were spread over %d brokers: delivery checks assume they form one cluster", len(sc.Brokers)))
+		notes = append(notes, fmt.Sprintf("connections were spread over %d brokers: delivery checks assume they form one cluster", len(sc.Brokers)))
 	}
 	if m.Missed > 0 {
-		l.Notes = append(l.Notes, fmt.Sprintf("%d sends were missed (late %d, disconnected %d, window full %d): the offered rate was not fully sent",
+		notes = append(notes, fmt.Sprintf("%d sends were missed (late %d, disconnected %d, window full %d): the offered rate was not fully sent",
 			m.Missed, m.MissedLate, m.MissedDisconnected, m.MissedWindow))
 	}
-	if res.ready < int64(sc.TotalConnections()) && !interrupted {
-		l.Notes = append(l.Notes, fmt.Sprintf("only %d of %d connections were ready when publishing began", res.ready, sc.TotalConnections()))
+	if c := l.Connections; c.Ready < int64(c.Target) && !l.Interrupted {
+		notes = append(notes, fmt.Sprintf("only %d of %d connections were ready when publishing began", c.Ready, c.Target))
 	}
-	return l
+	return notes
 }

@@ -26,6 +26,14 @@ func PipeDialer(srv *broker.Server) DialFunc {
 // urls[i % len]) and binds them to the source addresses, every (source,
 // broker) pair taking an equal share.
 func TCPDialer(urls []string, sources []netip.Addr) (DialFunc, error) {
+	return ShardDialer(urls, sources, Shard{})
+}
+
+// ShardDialer is TCPDialer for a shard: connection i (a global index)
+// still goes to urls[i % len], as in a single run, but binds only to the
+// shard's part of the source addresses, so shards never share one.
+func ShardDialer(urls []string, sources []netip.Addr, sh Shard) (DialFunc, error) {
+	sources = sh.Sources(sources)
 	addrs := make([]string, len(urls))
 	for i, u := range urls {
 		a, err := BrokerAddr(u)
@@ -44,8 +52,9 @@ func TCPDialer(urls []string, sources []netip.Addr) (DialFunc, error) {
 			dialers[i] = &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip.AsSlice()}, Control: bindNoPort}
 		}
 	}
+	per := max(1, sh.Count)
 	return func(ctx context.Context, i int) (net.Conn, error) {
-		d := dialers[(i/len(addrs))%len(dialers)]
+		d := dialers[(i/per/len(addrs))%len(dialers)]
 		return d.DialContext(ctx, "tcp", addrs[i%len(addrs)])
 	}, nil
 }

@@ -96,6 +96,9 @@ type Recorder struct {
 	m      [numMetrics]recorder
 	baseMs int64 // whole seconds: the log's BaseTime
 	last   int64 // end of the last interval, Unix ms
+	// keep, when set, receives a copy of each interval's end-to-end
+	// histogram; it is cleared after each call.
+	keep func(*hdr.Histogram)
 }
 
 // NewRecorder starts recording at start. logs, when non-nil, receive the
@@ -146,6 +149,10 @@ func (r *Recorder) Rotate(now time.Time) (p99E2E int64, err error) {
 		m.mu.Unlock()
 		if Metric(i) == MetricEndToEnd {
 			p99E2E = h.ValueAtQuantile(99)
+			if r.keep != nil {
+				r.keep(hdr.Import(h.Export()))
+				r.keep = nil
+			}
 		}
 		m.total.Merge(h)
 		if m.log != nil && h.TotalCount() > 0 {

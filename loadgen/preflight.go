@@ -26,30 +26,34 @@ const (
 	fdReserve        = 64 // files the process needs besides connections
 )
 
-// Preflight checks that one process on this machine can hold the scenario:
-// a file descriptor per TCP connection, an ephemeral port per connection
-// of each (source address, broker) pair, and memory. The error says what
-// to change. Running over net.Pipe needs neither descriptors nor ports.
-func Preflight(sc Scenario) error {
-	n := sc.TotalConnections()
+// Preflight checks that this machine can hold the scenario's part sh,
+// spread over workers processes: a file descriptor per TCP connection in
+// each process, an ephemeral port per connection of each (source address,
+// broker) pair, and memory. The error says what to change. Running over
+// net.Pipe needs neither descriptors nor ports.
+func Preflight(sc Scenario, sh Shard, workers int) error {
+	n := sh.Size(sc.TotalConnections())
+	workers = max(1, workers)
 	if len(sc.Brokers) > 0 {
-		need := uint64(n + fdReserve)
+		per := (n + workers - 1) / workers
+		need := uint64(per + fdReserve)
 		soft, hard, ok := raiseNoFile(need)
 		if ok && soft < need {
-			room := int(soft) - fdReserve
-			return fmt.Errorf("%d TCP connections need %d file descriptors, but this process may open %d (RLIMIT_NOFILE, hard limit %d, which it cannot raise): use --connections %d or fewer per process",
-				n, need, soft, hard, max(room, 0))
+			room := max(int(soft)-fdReserve, 1)
+			return fmt.Errorf("%d TCP connections in one process need %d file descriptors, but a process may open %d (RLIMIT_NOFILE, hard limit %d, which it cannot raise): use --workers %d or more to spread them over processes",
+				per, need, soft, hard, (n+room-1)/room)
 		}
 		if lo, hi, ok := portRange(); ok {
 			ports := hi - lo + 1
-			pairs := len(sc.Brokers) * max(1, len(sc.SourceIPs))
+			srcs := sh.Sources(sc.SourceIPs)
+			pairs := len(sc.Brokers) * max(1, len(srcs))
 			per := (n + pairs - 1) / pairs
 			// Leave a tenth for TIME_WAIT and whatever else uses the range.
 			if limit := ports * 9 / 10; per > limit {
 				perBroker := (n + len(sc.Brokers) - 1) / len(sc.Brokers)
-				srcs := max(2, (perBroker+limit-1)/limit)
+				want := max(2, (perBroker+limit-1)/limit) * max(1, sh.Count)
 				return fmt.Errorf("%d connections over %d (source address, broker) pairs put %d on each, but the ephemeral port range %d-%d holds about %d per pair: bind to more source addresses, e.g. --source-ips 127.0.0.2-127.0.0.%d",
-					n, pairs, per, lo, hi, limit, 1+srcs)
+					n, pairs, per, lo, hi, limit, min(254, 1+want))
 			}
 		}
 	}
@@ -60,10 +64,21 @@ func Preflight(sc Scenario) error {
 		est += uint64(n) * estKernelPerConn
 	}
 	if avail, ok := memAvailable(); ok && est > avail*8/10 {
-		return fmt.Errorf("%d connections need about %d MiB here, but only %d MiB of memory is available: use fewer --connections per process",
+		return fmt.Errorf("%d connections need about %d MiB here, but only %d MiB of memory is available: use fewer --connections, or shards on several machines",
 			n, est>>20, avail>>20)
 	}
 	return nil
+}
+
+// ProcessCapacity is how many TCP connections one process can hold under
+// its file-descriptor limit, raised as far as it goes; ok is false where
+// there is no such limit to read.
+func ProcessCapacity() (int, bool) {
+	soft, _, ok := raiseNoFile(1 << 30)
+	if !ok {
+		return 0, false
+	}
+	return max(int(soft)-fdReserve, 1), true
 }
 
 // portRange reads the ephemeral port range.

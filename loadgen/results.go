@@ -35,6 +35,11 @@ type Results struct {
 	Intervals map[string][]*Histogram
 	// Dir is where the results were written or read ("" for none).
 	Dir string
+	// Verify is what delivery verification needs (verify.json), for
+	// merging shards; nil for results written before it existed.
+	Verify *VerifyState
+	// Shard is the part of the scenario the run covered.
+	Shard Shard
 
 	connectSec float64
 	ready      int64
@@ -67,6 +72,11 @@ func (r *Results) writeSummary() error {
 	for _, m := range Metrics() {
 		r.Summary.Files[m.String()] = LogFile(m)
 	}
+	if r.Verify != nil {
+		if err := r.Verify.Write(filepath.Join(r.Dir, VerifyFile)); err != nil {
+			return err
+		}
+	}
 	return r.Summary.WriteJSON(filepath.Join(r.Dir, SummaryFile))
 }
 
@@ -78,6 +88,14 @@ func ReadResults(dir string) (*Results, error) {
 		return nil, err
 	}
 	r := &Results{Summary: sum, Dir: dir, Histograms: map[string]*Histogram{}, Intervals: map[string][]*Histogram{}}
+	if v, err := ReadVerify(filepath.Join(dir, VerifyFile)); err == nil {
+		r.Verify = v
+		if len(v.Shards) == 1 {
+			r.Shard = Shard{Index: v.Shards[0], Count: v.ShardCount}
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
 	for _, m := range Metrics() {
 		name := m.String()
 		total := NewHistogram()

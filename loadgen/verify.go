@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	"github.com/mqttbench/mqttbench/packetgen"
-	"github.com/mqttbench/mqttbench/reports"
 )
 
 // Every message starts with a header that lets subscribers check it:
@@ -190,85 +189,6 @@ type SubscriberLog struct {
 	// are reported but are not violations.
 	SessionLost bool
 	Foreign     uint64 // messages without a header of this run
-}
-
-// Verify sums the streams per QoS and names the violations: loss at QoS 1
-// and 2, duplicates at QoS 2, a delivery below the QoS due, and a message
-// delivered to a subscriber whose filter does not match its topic.
-func Verify(pubs []Ledger, subs []SubscriberLog) ([]reports.LoadVerification, []string) {
-	var rows [3]reports.LoadVerification
-	for q := range rows {
-		rows[q].QoS = q
-	}
-	var unexpected uint64
-	for _, sub := range subs {
-		seen := make(map[uint32]bool, len(sub.Expected))
-		for _, e := range sub.Expected {
-			seen[e.Publisher] = true
-			if int(e.Publisher) >= len(pubs) {
-				continue
-			}
-			l := &pubs[e.Publisher]
-			r := &rows[e.QoS]
-			r.Streams++
-			r.Sent += l.Sent
-			if e.QoS > 0 {
-				r.Confirmed += l.Confirmed()
-			} else {
-				r.Confirmed += l.Sent
-			}
-			st := sub.Streams[e.Publisher]
-			if st == nil {
-				st = &Stream{}
-			}
-			lost := st.Lost(l.Sent, l.Unconfirmed)
-			if e.QoS == 0 {
-				lost = st.Lost(l.Sent, nil)
-			}
-			if sub.SessionLost {
-				r.LostExcused += lost
-			} else {
-				r.Lost += lost
-			}
-			r.Received += st.Received
-			r.Duplicates += st.Duplicates
-			r.Reordered += st.Reordered
-			r.Downgraded += st.Downgraded
-		}
-		for p, st := range sub.Streams {
-			if !seen[p] {
-				unexpected += st.Received + st.Duplicates
-			}
-		}
-		fq := 0
-		if len(sub.Expected) > 0 {
-			fq = int(sub.Expected[0].QoS)
-		}
-		rows[fq].Foreign += sub.Foreign
-	}
-	var out []reports.LoadVerification
-	var violations []string
-	for q := range rows {
-		r := &rows[q]
-		if r.Streams == 0 && r.Foreign == 0 {
-			continue
-		}
-		if q > 0 && r.Lost > 0 {
-			r.Violations = append(r.Violations, plural(r.Lost, "message")+" acknowledged to the publisher never delivered (QoS "+itoa(q)+" is at least once)")
-		}
-		if q == 2 && r.Duplicates > 0 {
-			r.Violations = append(r.Violations, plural(r.Duplicates, "message")+" delivered twice (QoS 2 is exactly once)")
-		}
-		if r.Downgraded > 0 {
-			r.Violations = append(r.Violations, plural(r.Downgraded, "message")+" delivered below QoS "+itoa(q)+" (min of published and granted)")
-		}
-		violations = append(violations, r.Violations...)
-		out = append(out, *r)
-	}
-	if unexpected > 0 {
-		violations = append(violations, plural(unexpected, "message")+" delivered to a subscriber whose filter does not match the topic")
-	}
-	return out, violations
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +17,37 @@ import (
 	"github.com/mqttbench/mqttbench/reports"
 )
 
-const loadHint = "mqttbench load --publishers 10 --subscribers 10 --qos 1 --rate 1000 --duration 10s"
+const (
+	loadHint  = "mqttbench load --publishers 10 --subscribers 10 --qos 1 --rate 1000 --duration 10s"
+	shardHint = "mqttbench load --broker tcp://10.0.0.5:1883 --connections 100000 --shard 0/4 --start-at 2026-01-02T15:04:05Z"
+)
+
+// shardFromFlags reads --shard i/N, or JOB_COMPLETION_INDEX (set by a
+// Kubernetes Indexed Job) with the count from --shards or MQTTBENCH_SHARDS.
+func shardFromFlags(flagV string, count int) (loadgen.Shard, error) {
+	if flagV != "" {
+		return loadgen.ParseShard(flagV)
+	}
+	idx := os.Getenv("JOB_COMPLETION_INDEX")
+	if count == 0 {
+		if v := os.Getenv("MQTTBENCH_SHARDS"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return loadgen.Shard{}, fmt.Errorf("MQTTBENCH_SHARDS=%q: want a count of 1 or more", v)
+			}
+			count = n
+		}
+	}
+	switch {
+	case idx == "" && count == 0:
+		return loadgen.Shard{}, nil
+	case idx == "":
+		return loadgen.Shard{}, fmt.Errorf("a shard count (%d) without JOB_COMPLETION_INDEX or --shard: which shard is this?", count)
+	case count == 0:
+		return loadgen.Shard{}, fmt.Errorf("JOB_COMPLETION_INDEX=%s without a shard count: give --shards N or MQTTBENCH_SHARDS", idx)
+	}
+	return loadgen.ParseShard(idx + "/" + strconv.Itoa(count))
+}
 
 // runLoad runs a load scenario: flags override the scenario file, which
 // overrides the defaults. Exit codes: 0 clean, 1 a verification violation,
@@ -51,6 +82,11 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", 0, "seed for payload filler and reconnect jitter")
 	quiet := fs.Bool("quiet", false, "no progress line on stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write the generator's CPU profile here (is the generator the bottleneck?)")
+	workers := fs.Int("workers", 0, "worker processes to spread TCP connections over (default: as many as the file-descriptor limit needs)")
+	shardFlag := fs.String("shard", "", "run only shard i/N of the scenario (default from JOB_COMPLETION_INDEX and --shards, as a Kubernetes Indexed Job sets them)")
+	shards := fs.Int("shards", 0, "shard count when the index comes from JOB_COMPLETION_INDEX (or MQTTBENCH_SHARDS)")
+	startAt := fs.String("start-at", "", "wall-clock time to start at, RFC 3339 (shards need it to publish together)")
+	runIDFlag := fs.String("run-id", "", "name shared by a run's shards, for client ids and message headers (or MQTTBENCH_RUN_ID; default from --start-at)")
 	if code, ok := parseFlags(fs, args, stderr, loadHint); !ok {
 		return code
 	}
@@ -135,11 +171,69 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := sc.Validate(); err != nil {
 		return usageError(stderr, "load", loadHint, "%v", err)
 	}
-	if err := loadgen.Preflight(sc); err != nil {
+	opts := loadgen.Options{}
+	sh, err := shardFromFlags(*shardFlag, *shards)
+	if err != nil {
+		return usageError(stderr, "load", shardHint, "%v", err)
+	}
+	if err := sh.Validate(&sc); err != nil {
+		return usageError(stderr, "load", shardHint, "%v", err)
+	}
+	if *startAt != "" {
+		t, err := time.Parse(time.RFC3339, *startAt)
+		if err != nil {
+			return usageError(stderr, "load", shardHint, "--start-at %q: want RFC 3339, e.g. 2026-01-02T15:04:05Z", *startAt)
+		}
+		opts.StartAt = t
+	}
+	runName := *runIDFlag
+	if runName == "" {
+		runName = os.Getenv("MQTTBENCH_RUN_ID")
+	}
+	if !sh.Whole() {
+		switch {
+		case *startAt == "":
+			return usageError(stderr, "load", shardHint, "--shard %s needs --start-at so that the shards publish together", sh)
+		case *workers > 1:
+			return usageError(stderr, "load", shardHint, "--shard and --workers do not combine: a shard is one process")
+		case len(sc.Brokers) == 0:
+			return usageError(stderr, "load", shardHint, "--shard needs --broker: each in-process broker is private to its process")
+		}
+		if runName == "" {
+			runName = *startAt
+		}
+		opts.Shard = sh
+		opts.Coordinator = &loadgen.ClockCoordinator{Start: opts.StartAt, Sc: &sc}
+	}
+	if runName != "" {
+		opts.RunID = loadgen.RunIDFrom(runName)
+	}
+	nw := *workers
+	if nw < 0 {
+		return usageError(stderr, "load", loadHint, "--workers is %d; want 1 or more", nw)
+	}
+	if nw > 1 && len(sc.Brokers) == 0 {
+		return usageError(stderr, "load", loadHint, "--workers needs --broker: the in-process broker runs in this process (it holds 100k connections over net.Pipe alone)")
+	}
+	if nw == 0 {
+		nw = 1
+		if capacity, ok := loadgen.ProcessCapacity(); ok && len(sc.Brokers) > 0 && sh.Whole() && sc.TotalConnections() > capacity {
+			nw = (sc.TotalConnections() + capacity - 1) / capacity
+		}
+	}
+	if nw > sc.TotalConnections() {
+		return usageError(stderr, "load", loadHint, "--workers %d is more than the %d connections", nw, sc.TotalConnections())
+	}
+	if nw > 1 {
+		if err := (loadgen.Shard{Index: 0, Count: nw}).Validate(&sc); err != nil {
+			return usageError(stderr, "load", loadHint, "%v", err)
+		}
+	}
+	if err := loadgen.Preflight(sc, sh, nw); err != nil {
 		return usageError(stderr, "load", "", "%v", err)
 	}
 	if len(sc.Brokers) > 0 {
-		dial, err := loadgen.TCPDialer(sc.Brokers, sc.SourceIPs)
+		dial, err := loadgen.ShardDialer(sc.Brokers, sc.SourceIPs, sh)
 		if err != nil {
 			return usageError(stderr, "load", loadHint, "%v", err)
 		}
@@ -159,8 +253,18 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(sc.Brokers) > 0 {
 		target = strings.Join(sc.Brokers, ",")
 	}
-	fmt.Fprintf(stderr, "mqttbench load: %d connections (%d publishers, %d subscribers) to %s, QoS %d, %g msg/s for %s; results in %s\n",
-		sc.TotalConnections(), sc.Publishers, sc.Subscribers, target, sc.QoS, sc.TotalRate(), sc.Duration, dir)
+	spread := ""
+	switch {
+	case nw > 1:
+		spread = fmt.Sprintf(" over %d worker processes", nw)
+	case !sh.Whole():
+		spread = fmt.Sprintf(", shard %s (%d connections)", sh, sh.Size(sc.TotalConnections()))
+	}
+	fmt.Fprintf(stderr, "mqttbench load: %d connections (%d publishers, %d subscribers) to %s%s, QoS %d, %g msg/s for %s; results in %s\n",
+		sc.TotalConnections(), sc.Publishers, sc.Subscribers, target, spread, sc.QoS, sc.TotalRate(), sc.Duration, dir)
+	if nw > 1 {
+		return runWorkers(ctx, sc, workerRun{workers: nw, dir: dir, quiet: *quiet, startAt: opts.StartAt, runID: opts.RunID}, stdout, stderr)
+	}
 
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -173,10 +277,10 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	opts := loadgen.Options{Out: dir}
+	opts.Out = dir
 	if !*quiet {
 		var errs, missed uint64
-		n := sc.TotalConnections()
+		n := sh.Size(sc.TotalConnections())
 		opts.Progress = func(s reports.LoadSecond) {
 			errs += s.Errors
 			missed += s.Missed
@@ -186,9 +290,17 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	res, err := loadgen.Run(ctx, sc, opts)
 	if err != nil {
+		if ctx.Err() != nil {
+			return exitInterrupted
+		}
 		return usageError(stderr, "load", loadHint, "%v", err)
 	}
-	sum := res.Summary
+	return printLoad(stdout, res.Summary, dir)
+}
+
+// printLoad prints a summary's tables, notes and violations and returns
+// the exit code it calls for.
+func printLoad(stdout io.Writer, sum *reports.Load, dir string) int {
 	reports.WriteLoadTable(stdout, sum)
 	for _, n := range sum.Notes {
 		fmt.Fprintf(stdout, "note: %s\n", n)

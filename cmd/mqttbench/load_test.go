@@ -83,7 +83,8 @@ func TestLoadUsageErrors(t *testing.T) {
 		{"unknown scenario field", []string{"--scenario", bad}, `bad.yaml: line 3: unknown field "duraton"`},
 		{"missing scenario", []string{"--scenario", filepath.Join(dir, "none.yaml")}, "no such file"},
 		{"unreachable broker", []string{"--broker", "tcp://" + closed}, "connection refused"},
-		{"too many connections for the descriptor limit", []string{"--broker", "tcp://127.0.0.1:1", "--connections", "1000000"}, "file descriptors"},
+		{"too many connections for the descriptor limit", []string{"--broker", "tcp://127.0.0.1:1", "--connections", "1000000", "--workers", "1"}, "file descriptors"},
+		{"too many connections for the port range", []string{"--broker", "tcp://127.0.0.1:1", "--connections", "1000000"}, "ephemeral port range"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

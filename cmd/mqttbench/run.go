@@ -31,6 +31,9 @@ var commands = map[string]command{
 	"fuzz":    {"fuzz a broker over the wire with malformed and mutated packets (default: the in-process one)", runFuzz},
 	"gen":     {"print seeded valid or malformed packets as hex", runGen},
 	"load":    {"load-test a broker: publish on a fixed schedule, measure latency, verify delivery", runLoad},
+	"merge":   {"merge results directories of shards of a load run (or of runs) into one", runMerge},
+	// Internal: one worker process of `mqttbench load`, which starts it.
+	"load-worker": {"", runLoadWorker},
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -54,8 +57,10 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: mqttbench COMMAND [flags]")
 	fmt.Fprintln(w, "\ncommands:")
 	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+	for n, c := range commands {
+		if c.summary != "" { // internal commands have none
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {
