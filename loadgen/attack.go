@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -768,8 +769,11 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 // heapAndStacks is the heap and goroutine stack memory in use after a GC.
+// It also returns the memory the GC freed to the operating system: the
+// connect phase leaves much garbage (dialing goroutines' stacks, timers)
+// that would otherwise stay resident through a long hold.
 func heapAndStacks() uint64 {
-	runtime.GC()
+	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapInuse + ms.StackInuse

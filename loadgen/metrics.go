@@ -145,17 +145,25 @@ func (r *Recorder) Rotate(now time.Time) (p99E2E int64, err error) {
 		m := &r.m[i]
 		m.mu.Lock()
 		h := m.cur
-		m.cur, m.spare = m.spare, nil
+		empty := h.TotalCount() == 0
+		if !empty {
+			m.cur, m.spare = m.spare, nil
+		}
 		m.mu.Unlock()
+		if empty {
+			// Nothing to rotate. Leaving it alone also leaves the pages of
+			// a metric never recorded untouched, so not resident: a
+			// histogram of this range is 180 KiB, three per metric.
+			continue
+		}
 		if Metric(i) == MetricEndToEnd {
 			p99E2E = h.ValueAtQuantile(99)
 			if r.keep != nil {
 				r.keep(hdr.Import(h.Export()))
-				r.keep = nil
 			}
 		}
 		m.total.Merge(h)
-		if m.log != nil && h.TotalCount() > 0 {
+		if m.log != nil {
 			h.SetStartTimeMs(r.last)
 			h.SetEndTimeMs(end)
 			h.SetTag(metricNames[i])
@@ -166,6 +174,7 @@ func (r *Recorder) Rotate(now time.Time) (p99E2E int64, err error) {
 		h.Reset()
 		m.spare = h
 	}
+	r.keep = nil
 	r.last = end
 	return p99E2E, err
 }
