@@ -155,6 +155,7 @@ type attack struct {
 	phase       atomic.Value // string
 
 	fan      []int // subscribers, in every shard, per publisher
+	idle     *idleWatcher
 	rec      *Recorder
 	counters Counters
 	errMu    sync.Mutex
@@ -295,6 +296,12 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Results, error) {
 	memBefore := heapAndStacks()
 	a.buildClients()
 	n := len(a.clients)
+	if len(a.clients) > len(a.pubs) && n > 0 {
+		if w := newIdleWatcher(a); w != nil {
+			a.idle = w
+			defer w.wait()
+		}
+	}
 
 	tick := a.startTicker(clock, opts.Progress, opts.Interval)
 	kaStop, kaDone := make(chan struct{}), make(chan struct{})
@@ -569,6 +576,14 @@ func (a *attack) buildClients() {
 			c.sub.log.Expected = expect(c.sub.filter)
 		}
 	}
+}
+
+// position is connection idx's place in a.clients.
+func (a *attack) position(idx int32) int {
+	if sh := a.opts.Shard; !sh.Whole() {
+		return (int(idx) - sh.Index) / sh.Count
+	}
+	return int(idx)
 }
 
 // runSenders runs the senders; it returns the hits offered.

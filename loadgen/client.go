@@ -160,6 +160,9 @@ func (c *client) connect() {
 		c.retry(c.drop(conn, err), false)
 		return
 	}
+	if c.pub == nil && c.sub == nil && a.idle != nil && a.idle.watch(a.position(c.idx), c, conn, rd, st) {
+		return
+	}
 	go c.serve(conn, rd, st)
 }
 
