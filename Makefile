@@ -3,7 +3,7 @@ GO       ?= go
 FUZZTIME ?= 30s
 PKGS     := ./...
 
-.PHONY: test fmt-check vet unit conform-mosquitto fuzz-mosquitto build bench fuzz clean
+.PHONY: test fmt-check vet unit conform-mosquitto fuzz-mosquitto build bench bench-load fuzz clean
 
 test: fmt-check vet unit conform-mosquitto fuzz-mosquitto
 
@@ -34,6 +34,12 @@ build:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# Standard load scenarios (100k idle connections, 1k -> 1k at QoS 0/1/2,
+# fan-out 1 -> 10k) against the reference broker and mosquitto, with the
+# generator's CPU per message next to mqtt-benchmark's. About 4 minutes.
+bench-load:
+	./scripts/bench-load.sh
 
 # Each native fuzz target in turn for FUZZTIME (make fuzz FUZZTIME=10m).
 fuzz:

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# make bench-load: standard load scenarios against the reference broker and
+# mosquitto, and the generator's CPU per message next to
+# github.com/krylovsk/mqtt-benchmark's on the same broker and scenario in
+# the same run. Loopback only; every run is bounded by a timeout; every
+# broker started here is stopped on exit.
+#
+#   scripts/bench-load.sh            # everything (about 4 minutes on 2 cores)
+#   SKIP_100K=1 scripts/bench-load.sh
+#
+# CPU is user+sys of the generator's processes (workers included: they are
+# waited for) from /usr/bin/time, divided by the messages the generator
+# handled: sent plus delivered to its subscribers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/mqttbench/bench-load
+work=$(mktemp -d /tmp/mqttbench-bench-load.XXXXXX)
+mkdir -p "$cache/bin"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+echo "building mqttbench..." >&2
+go build -o "$work/mqttbench" ./cmd/mqttbench
+mb="$work/mqttbench"
+
+# mqtt-benchmark goes into the cache, never into go.mod.
+theirs="$cache/bin/mqtt-benchmark"
+if [ ! -x "$theirs" ]; then
+  echo "installing github.com/krylovsk/mqtt-benchmark into $cache/bin..." >&2
+  if ! (cd "$work" && GOBIN="$cache/bin" GOFLAGS=-mod=mod timeout 300 go install github.com/krylovsk/mqtt-benchmark@latest) >"$work/install.log" 2>&1; then
+    echo "mqtt-benchmark could not be installed (the comparison is left out): $(tail -1 "$work/install.log")" >&2
+    theirs=""
+  fi
+fi
+
+# Brokers: the reference broker served on TCP by its own process, and
+# mosquitto (six of them for 100k connections: one process holds < 20k).
+"$mb" broker --listen 127.0.0.1:0 --max-queued 1000000 >"$work/ref.out" 2>"$work/ref.err" &
+pids+=($!)
+for _ in $(seq 1 50); do grep -q "listening on" "$work/ref.out" 2>/dev/null && break; sleep 0.1; done
+ref="tcp://$(awk '/listening on/{print $3; exit}' "$work/ref.out")"
+read -r mport mpid < <(scripts/brokers/mosquitto.sh start)
+pids+=("$mpid")
+mosq="tcp://127.0.0.1:$mport"
+
+rows="$work/rows.tsv"
+: >"$rows"
+
+# ours NAME BROKER-LABEL ARGS...: one run of mqttbench load, timed.
+ours() {
+  local name=$1 label=$2
+  shift 2
+  local out="$work/$name-$label"
+  local code=0
+  /usr/bin/time -f '%U %S' -o "$out.time" timeout 300 "$mb" load --quiet --out "$out" "$@" >"$out.stdout" 2>"$out.stderr" || code=$?
+  python3 - "$out" "$name" "$label" "$code" >>"$rows" <<'PY'
+import json, sys
+out, name, label, code = sys.argv[1:]
+u, s = map(float, open(out + ".time").read().split()[-2:])
+try:
+    j = json.load(open(out + "/summary.json"))
+except Exception:
+    print(f"{name}\t{label}\tmqttbench\tfailed (exit {code})\t\t\t\t\t\t")
+    sys.exit()
+m, c = j["messages"], j["connections"]
+msgs = m["sent"] + m["received"]
+cpu = u + s
+per = f"{cpu / msgs * 1e6:.2f}" if msgs else "-"
+rate = f"{c['target'] / c['connect_seconds']:.0f}" if c["connect_seconds"] else "-"
+mem = f"{c.get('mem_per_conn_bytes', 0):.0f}"
+print(f"{name}\t{label}\tmqttbench\t{c['ready']}/{c['target']}\t{m['sent']}\t{m['received']}/{m['expected']}\t{m['missed']}\t{cpu:.2f}\t{per}\t{rate}\t{mem}")
+PY
+}
+
+# theirs_run NAME BROKER-LABEL URL QOS CLIENTS COUNT: mqtt-benchmark.
+theirs_run() {
+  local name=$1 label=$2 url=$3 qos=$4 clients=$5 count=$6
+  [ -n "$theirs" ] || { printf '%s\t%s\tmqtt-benchmark\tnot installed\t\t\t\t\t\t\t\n' "$name" "$label" >>"$rows"; return; }
+  local out="$work/$name-$label-theirs"
+  /usr/bin/time -f '%U %S' -o "$out.time" timeout 300 "$theirs" -broker "$url" -clients "$clients" -count "$count" \
+    -qos "$qos" -size 64 -topic "/bench/$name" -quiet >"$out.stdout" 2>&1 || true
+  python3 - "$out" "$name" "$label" "$((clients * count))" >>"$rows" <<'PY'
+import sys
+out, name, label, msgs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+u, s = map(float, open(out + ".time").read().split()[-2:])
+cpu = u + s
+print(f"{name}\t{label}\tmqtt-benchmark\t\t{msgs}\t\t\t{cpu:.2f}\t{cpu / msgs * 1e6:.2f}\t\t")
+PY
+}
+
+for b in ref mosq; do
+  url=${!b}
+  label=$([ "$b" = ref ] && echo reference-tcp || echo mosquitto)
+  # Publish-only, the shape mqtt-benchmark runs: 1,000 clients, 100,000
+  # messages of 64 bytes.
+  for q in 0 1 2; do
+    ours "publish-1k-qos$q" "$label" --broker "$url" --publishers 1000 --subscribers 0 --qos "$q" --rate 20000 --duration 5s --ramp 5000
+    theirs_run "publish-1k-qos$q" "$label" "$url" "$q" 1000 100
+  done
+  # 1,000 publishers -> 1,000 subscribers, point to point.
+  for q in 0 1 2; do
+    ours "p2p-1k-qos$q" "$label" --broker "$url" --publishers 1000 --subscribers 1000 --topic 'bench/{p}' --qos "$q" --rate 10000 --duration 5s --ramp 5000
+  done
+  # Fan-out: 1 publisher -> 10,000 subscribers.
+  ours "fanout-10k" "$label" --broker "$url" --publishers 1 --subscribers 10000 --topic bench/fan --qos 0 --rate 10 --duration 5s --ramp 5000 --drain 10s
+done
+
+if [ -z "${SKIP_100K:-}" ]; then
+  ours "idle-100k" in-process --connections 100000 --publishers 0 --subscribers 0 --ramp 20000 --duration 10s
+  urls=""
+  for _ in 1 2 3 4 5 6; do
+    read -r p pid < <(scripts/brokers/mosquitto.sh start)
+    pids+=("$pid")
+    urls="$urls${urls:+,}tcp://127.0.0.1:$p"
+  done
+  ours "idle-100k" mosquitto-x6 --broker "$urls" --connections 100000 --publishers 0 --subscribers 0 \
+    --source-ips 127.0.0.2-127.0.0.40 --ramp 10000 --duration 20s
+fi
+
+python3 - "$rows" <<'PY'
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+head = ["scenario", "broker", "tool", "ready", "sent", "delivered/expected", "missed", "CPU s", "CPU µs/msg", "conn/s", "mem B/conn"]
+theirs = {(r[0], r[1]): r[8] for r in rows if r[2] == "mqtt-benchmark" and len(r) > 8 and r[8]}
+for r in rows:
+    r += [""] * (len(head) - len(r))
+head.append("ours/theirs")
+for r in rows:
+    t = theirs.get((r[0], r[1]))
+    r.append(f"{float(r[8]) / float(t):.2f}" if r[2] == "mqttbench" and t and r[8] not in ("", "-") else "")
+w = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+line = lambda xs: "  ".join(str(x).ljust(n) for x, n in zip(xs, w))
+print(line(head))
+print("  ".join("-" * n for n in w))
+for r in rows:
+    print(line(r))
+PY
+echo "runs: $work" >&2
