@@ -84,9 +84,43 @@ func noSecret(t *testing.T, dir string) {
 	})
 }
 
+// childCmdlines collects, until stop closes, the command lines of this
+// process's children, as ps would show them.
+func childCmdlines(stop <-chan struct{}) []string {
+	found := map[string]string{}
+	for {
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+			if err != nil {
+				continue
+			}
+			// pid (comm) state ppid ...
+			rest := string(st[bytes.LastIndexByte(st, ')')+2:])
+			f := strings.Fields(rest)
+			if len(f) < 2 || f[1] != fmt.Sprint(os.Getpid()) {
+				continue
+			}
+			if cl, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); err == nil && len(cl) > 0 {
+				found[e.Name()] = strings.ReplaceAll(string(cl), "\x00", " ")
+			}
+		}
+		select {
+		case <-stop:
+			var out []string
+			for _, c := range found {
+				out = append(out, c)
+			}
+			return out
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 // --workers 3 spreads the run over three processes of this binary; the
 // merged results equal a single-process run of the same scenario, a
-// progress line covers all workers, and the password reaches no file.
+// progress line covers all workers, and the password reaches neither a
+// file nor a worker's command line.
 func TestLoadWorkersMergeLikeOneRun(t *testing.T) {
 	url := tcpBroker(t)
 	t.Setenv("MQTTBENCH_PASSWORD", secret)
@@ -96,9 +130,27 @@ func TestLoadWorkersMergeLikeOneRun(t *testing.T) {
 		t.Fatalf("single run: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	dir := t.TempDir()
-	code, stdout, stderr = loadCLI(context.Background(), append(crossArgs(url, dir, 1), "--workers", "3")...)
+	// The password as a flag this time; watch the workers' command lines.
+	t.Setenv("MQTTBENCH_PASSWORD", "")
+	watch := make(chan struct{})
+	seen := make(chan []string, 1)
+	go func() { seen <- childCmdlines(watch) }()
+	code, stdout, stderr = loadCLI(context.Background(), append(crossArgs(url, dir, 1), "--workers", "3", "--password", secret)...)
+	close(watch)
 	if code != exitOK {
 		t.Fatalf("workers: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	workers := 0
+	for _, c := range <-seen {
+		if strings.Contains(c, secret) {
+			t.Errorf("a worker's command line holds the password: %q", c)
+		}
+		if strings.Contains(c, "load-worker") {
+			workers++
+		}
+	}
+	if workers != 3 {
+		t.Errorf("saw %d worker command lines, want 3", workers)
 	}
 	if !strings.Contains(stderr, "over 3 worker processes") || !strings.Contains(stderr, "(3 workers)") {
 		t.Errorf("stderr lacks the spread or the aggregated progress line:\n%s", stderr)
