@@ -40,8 +40,13 @@ func Preflight(sc Scenario, sh Shard, workers int) error {
 		soft, hard, ok := raiseNoFile(need)
 		if ok && soft < need {
 			room := max(int(soft)-fdReserve, 1)
-			return fmt.Errorf("%d TCP connections in one process need %d file descriptors, but a process may open %d (RLIMIT_NOFILE, hard limit %d, which it cannot raise): use --workers %d or more to spread them over processes",
-				per, need, soft, hard, (n+room-1)/room)
+			hint := fmt.Sprintf("use --workers %d or more to spread them over processes", (n+room-1)/room)
+			if !sh.Whole() {
+				all := sc.TotalConnections()
+				hint = fmt.Sprintf("use --shards %d or more (a shard is one process)", (all+room-1)/room)
+			}
+			return fmt.Errorf("%d TCP connections in one process need %d file descriptors, but a process may open %d (RLIMIT_NOFILE, hard limit %d, which it cannot raise): %s",
+				per, need, soft, hard, hint)
 		}
 		if lo, hi, ok := portRange(); ok {
 			ports := hi - lo + 1

@@ -297,6 +297,7 @@ func TestShardUsageErrors(t *testing.T) {
 		{"workers in process", "", []string{"--workers", "2"}, "--workers needs --broker"},
 		{"too few source addresses", "", []string{"--broker", url, "--workers", "3", "--connections", "10", "--source-ips", "127.0.0.2-127.0.0.3"}, "cannot be split among 3"},
 		{"one process cannot hold it", "", []string{"--broker", url, "--workers", "1", "--connections", "30000"}, "use --workers 2"},
+		{"one shard cannot hold it", "", []string{"--broker", url, "--shard", "0/2", "--start-at", "2026-01-02T15:04:05Z", "--connections", "60000"}, "use --shards 4"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
