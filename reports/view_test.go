@@ -1,0 +1,195 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/mqttbench/mqttbench/wire"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
+
+// fixtureConformance is two brokers' worth of specs: b fails one
+// statement that a passes and skips another.
+func fixtureConformance(fail bool) *Conformance {
+	c := &Conformance{Kind: "conformance", Broker: "tcp://user:hunter2@127.0.0.1:1883", Protocol: "3.1.1", Seed: 7}
+	state := Passed
+	if fail {
+		state = Failed
+	}
+	c.Specs = []SpecResult{
+		{Name: "[MQTT-3.1.0-1] first packet", Section: "3.1 CONNECT", Statements: []string{"MQTT-3.1.0-1"}, Labels: []string{"v3.1.1", "connect"}, State: Passed, Duration: time.Millisecond},
+		{Name: "[MQTT-3.1.0-2] second connect", Section: "3.1 CONNECT", Statements: []string{"MQTT-3.1.0-2"}, Labels: []string{"v3.1.1", "connect"}, State: state, Duration: 2 * time.Second,
+			Message: "expected close; got CONNACK", Trace: []wire.Entry{{At: time.Millisecond, Dir: wire.Sent, Packet: "c CONNECT", Hex: "10 0C"}, {At: 2 * time.Millisecond, Dir: wire.Received, Packet: "c CONNACK code=0x00", Hex: "20 02 00 00"}}},
+		{Name: "[MQTT-3.12.4-1] ping", Section: "3.12 PINGREQ", Statements: []string{"MQTT-3.12.4-1"}, Labels: []string{"v3.1.1", "keepalive"}, State: Passed},
+		{Name: "[MQTT-3.3.1-5] retained", Section: "3.3 PUBLISH", Statements: []string{"MQTT-3.3.1-5"}, Labels: []string{"v3.1.1", "retain"}, State: Skipped, Message: "retain off in profile"},
+		{Name: "[MQTT-3.3.5-1] overlapping", Section: "3.3 PUBLISH", Statements: []string{"MQTT-3.3.5-1"}, Labels: []string{"v3.1.1", "qos2"}, State: Deviation, Message: "QoS 1 not 2"},
+	}
+	all := []string{"MQTT-3.1.0-1", "MQTT-3.1.0-2", "MQTT-3.1.2-1", "MQTT-3.12.4-1", "MQTT-3.3.1-5", "MQTT-3.3.5-1", "MQTT-6.0.0-1"}
+	c.Verdicts(all, map[string]string{"MQTT-6.0.0-1": "WebSocket"})
+	return c
+}
+
+// fixtureHistogram holds 1..1000 µs once each and one 50 ms outlier.
+func fixtureHistogram() *hdr.Histogram {
+	h := hdr.New(1, 3_600_000_000, 3)
+	for v := int64(1); v <= 1000; v++ {
+		h.RecordValue(v) //nolint:errcheck
+	}
+	h.RecordValue(50_000) //nolint:errcheck
+	return h
+}
+
+func fixtureLoad(name string, lost uint64) LoadRun {
+	h := fixtureHistogram()
+	l := &Load{Kind: "load", Target: "tcp://127.0.0.1:1883", Scenario: LoadScenario{Rate: 1000, QoS: 1},
+		Connections: LoadConnections{Target: 20, Ready: 20},
+		Messages:    LoadMessages{Sent: 10000, Received: 10000 - lost, Expected: 10000, SentRate: 1000.4, ReceivedRate: 999.6},
+		Latency: []LoadLatency{
+			{Metric: "connect"},
+			{Metric: "e2e", Count: h.TotalCount(), P50: h.ValueAtPercentile(50), P99: h.ValueAtPercentile(99), P999: h.ValueAtPercentile(99.9), Max: h.Max()},
+		},
+		Verify: []LoadVerification{{QoS: 1, Lost: lost, Duplicates: 3}},
+		Errors: map[string]uint64{"timeout": 2},
+		Series: []LoadSecond{{T: 1, Sent: 1000, Received: 990, Connections: 20, P99E2E: 900}, {T: 2, Sent: 1000, Received: 1010, Connections: 20, P99E2E: 950}},
+	}
+	if lost > 0 {
+		l.Violations = []string{"QoS 1 lost"}
+	}
+	return LoadRun{Name: name, Summary: l, Histograms: map[string]*hdr.Histogram{"e2e": h}}
+}
+
+// TestReportModelGolden pins the data the reports render: section and
+// label tallies, statement verdicts, percentile distributions, the
+// comparison matrix and the side-by-side tables.
+func TestReportModelGolden(t *testing.T) {
+	a, b := fixtureConformance(false), fixtureConformance(true)
+	la, lb := fixtureLoad("a", 0), fixtureLoad("b", 5)
+	entries := []Entry{
+		{Name: "a", Conformance: a, Load: &la, Fuzz: &Fuzz{Cases: 100, CasesPerSecond: 50}},
+		{Name: "b", Conformance: b, Load: &lb, Fuzz: &Fuzz{Cases: 80, Findings: []FuzzFinding{{Class: "crash"}, {Class: "spec-deviation"}, {Class: "spec-deviation"}}}},
+	}
+	model := map[string]any{
+		"sections":          b.SectionTallies(),
+		"labels":            b.LabelTallies(),
+		"verdicts":          b.VerdictCounts(),
+		"statements":        b.Statements,
+		"failures":          len(b.Failures()),
+		"distributions":     LoadDistributions([]LoadRun{la}),
+		"load_rows":         LoadMetricsRows([]LoadRun{la, lb}),
+		"matrix":            Matrix(entries),
+		"conformance_rows":  ConformanceRows(entries),
+		"fuzz_rows":         FuzzRows(entries),
+		"percentile_ticks":  percentileTicks(1e4),
+		"entries_ok":        []bool{entries[0].OK(), entries[1].OK()},
+		"matrix_one_broker": Matrix(entries[:1])[1],
+	}
+	got, err := json.MarshalIndent(model, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	path := filepath.Join("testdata", "golden", "model.json")
+	if *update {
+		os.MkdirAll(filepath.Dir(path), 0o755) //nolint:errcheck
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./reports -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("the report model changed; if on purpose, run go test ./reports -update and review the diff\ngot:\n%s", got)
+	}
+}
+
+// The distribution follows the histogram: 0% is the minimum, 90% and 99%
+// are points of the curve, 100% is the maximum.
+func TestDistribution(t *testing.T) {
+	d := Distribution(fixtureHistogram())
+	at := map[float64]int64{}
+	for _, p := range d {
+		at[p.Percent] = p.Value
+	}
+	for pct, want := range map[float64]int64{0: 1, 90: 901, 99: 991, 99.9: 1000, 100: 50015} {
+		if got, ok := at[pct]; !ok || got != want {
+			t.Errorf("p%v = %d (present %v), want %d", pct, got, ok, want)
+		}
+	}
+	if Distribution(nil) != nil || Distribution(hdr.New(1, 10, 3)) != nil {
+		t.Error("an empty histogram has a distribution")
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"tcp://user:pw@127.0.0.1:1883": "tcp://127.0.0.1:1883",
+		"tcp://user@127.0.0.1:1883":    "tcp://127.0.0.1:1883",
+		"tcp://127.0.0.1:1883":         "tcp://127.0.0.1:1883",
+		"u:p%zz@host:1":                "host:1",
+		"inproc":                       "inproc",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Every writer renders with data and with next to none, and no broker
+// URL's password reaches the page.
+func TestHTMLWriters(t *testing.T) {
+	la := fixtureLoad("a", 0)
+	empty := LoadRun{Name: "empty", Summary: &Load{Kind: "load"}}
+	c := fixtureConformance(true)
+	f := &Fuzz{Broker: "tcp://u:hunter2@h:1", Findings: []FuzzFinding{{Class: "hang", Reproducer: "r/1.json"}}}
+	entries := []Entry{{Name: "a", URL: "tcp://u:hunter2@h:1", Conformance: c, Load: &la, Fuzz: f}, {Name: "none", Errors: []string{"unreachable"}}}
+	for name, write := range map[string]func(*bytes.Buffer) error{
+		"conformance":       func(b *bytes.Buffer) error { return WriteConformanceHTML(b, c) },
+		"conformance-empty": func(b *bytes.Buffer) error { return WriteConformanceHTML(b, &Conformance{}) },
+		"load":              func(b *bytes.Buffer) error { return WriteLoadHTML(b, []LoadRun{la, empty}) },
+		"fuzz":              func(b *bytes.Buffer) error { return WriteFuzzHTML(b, f) },
+		"comparison":        func(b *bytes.Buffer) error { return WriteComparisonHTML(b, entries) },
+	} {
+		var b bytes.Buffer
+		if err := write(&b); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		s := b.String()
+		if !strings.HasPrefix(s, "<!DOCTYPE html>") || !strings.Contains(s, `id="summary"`) {
+			t.Errorf("%s: not a report page", name)
+		}
+		if strings.Contains(s, "hunter2") {
+			t.Errorf("%s: the page holds a password", name)
+		}
+		// Inline SVG names its namespace by URL; nothing else may.
+		offline := strings.ReplaceAll(s, `xmlns="http://www.w3.org/2000/svg"`, "")
+		if strings.Contains(offline, "http://") || strings.Contains(offline, "https://") {
+			t.Errorf("%s: the page refers to the network", name)
+		}
+	}
+}
+
+func TestWriteComparisonTable(t *testing.T) {
+	la, lb := fixtureLoad("a", 0), fixtureLoad("b", 5)
+	var b bytes.Buffer
+	WriteComparisonTable(&b, []Entry{
+		{Name: "a", Conformance: fixtureConformance(false), Load: &la},
+		{Name: "b", Conformance: fixtureConformance(true), Load: &lb, Errors: []string{"load: refused"}},
+	})
+	for _, want := range []string{"Conformance", "Statements that differ", "MQTT-3.1.0-2", "e2e p99", "VIOLATION", "b: load: refused"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+}
