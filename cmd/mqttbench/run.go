@@ -26,11 +26,13 @@ type command struct {
 
 var commands = map[string]command{
 	"broker":  {"run the in-process reference broker on TCP listeners", runBroker},
+	"compare": {"run conformance and load against several brokers and report them side by side", runCompare},
 	"conform": {"run the conformance suite against a broker (default: the in-process one)", runConform},
 	"decode":  {"decode packets given as hex and name the rule any of them breaks", runDecode},
 	"fuzz":    {"fuzz a broker over the wire with malformed and mutated packets (default: the in-process one)", runFuzz},
 	"gen":     {"print seeded valid or malformed packets as hex", runGen},
 	"load":    {"load-test a broker: publish on a fixed schedule, measure latency, verify delivery", runLoad},
+	"report":  {"render saved conformance, load, fuzz or comparison results as HTML and tables", runReport},
 	"merge":   {"merge results directories of shards of a load run (or of runs) into one", runMerge},
 	// Internal: one worker process of `mqttbench load`, which starts it.
 	"load-worker": {"", runLoadWorker},

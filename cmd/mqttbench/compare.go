@@ -1,0 +1,407 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mqttbench/mqttbench/broker"
+	"github.com/mqttbench/mqttbench/loadgen"
+	"github.com/mqttbench/mqttbench/packetgen"
+	"github.com/mqttbench/mqttbench/reports"
+)
+
+const compareHint = "mqttbench compare --broker ref=inproc --broker mosquitto=tcp://127.0.0.1:1883 --profile mosquitto=profiles/mosquitto-2.0.yaml -o results/compare"
+
+// namedFlag collects repeated NAME=VALUE flags in order.
+type namedFlag struct {
+	flag  string
+	names []string
+	vals  map[string]string
+}
+
+func (f *namedFlag) String() string { return "" }
+
+func (f *namedFlag) Set(s string) error {
+	name, val, ok := strings.Cut(s, "=")
+	if !ok || name == "" || val == "" {
+		return fmt.Errorf("want NAME=VALUE, got %q", s)
+	}
+	if f.vals == nil {
+		f.vals = map[string]string{}
+	}
+	if _, dup := f.vals[name]; dup {
+		return fmt.Errorf("%s named twice", name)
+	}
+	f.names = append(f.names, name)
+	f.vals[name] = val
+	return nil
+}
+
+// compareScenario is the built-in load of a comparison: ten publishers
+// each feeding its own subscriber at QoS 1, 1,000 msg/s in all for 10 s:
+// modest enough for any broker on a laptop, long enough for a p99.9.
+func compareScenario() loadgen.Scenario {
+	sc := loadgen.DefaultScenario()
+	sc.Publishers, sc.Subscribers, sc.QoS, sc.Rate = 10, 10, packetgen.QoS(1), 1000
+	sc.Duration = 10 * time.Second
+	return sc
+}
+
+// comparedBroker is one --broker as compare runs it.
+type comparedBroker struct {
+	name, url          string // url without credentials
+	inproc             bool
+	username, password string
+	profile            string
+	grace              string
+}
+
+// parseCompared reads NAME=URL: "inproc" or tcp://[user[:password]@]host:port.
+// Credentials move out of the URL into the broker's own fields.
+func parseCompared(name, raw string) (comparedBroker, error) {
+	b := comparedBroker{name: name}
+	if raw == "inproc" {
+		b.inproc, b.url = true, "inproc"
+		return b, nil
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "tcp://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "tcp" || u.Host == "" || u.Port() == "" || (u.Path != "" && u.Path != "/") {
+		return b, fmt.Errorf("--broker %s=%s: want inproc or tcp://host:port", name, reports.RedactURL(raw))
+	}
+	if u.User != nil {
+		b.username = u.User.Username()
+		b.password, _ = u.User.Password()
+	}
+	b.url = "tcp://" + u.Host
+	return b, nil
+}
+
+// runCompare runs the conformance suite and a load scenario against each
+// broker in turn, then writes the raw results, compare.json and one
+// comparison report (HTML and terminal tables).
+//
+// Each conformance run is a child process of this binary (mqttbench
+// conform): Ginkgo runs a suite once per process. Load runs in process.
+func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	brokers := &namedFlag{flag: "broker"}
+	profiles := &namedFlag{flag: "profile"}
+	fs.Var(brokers, "broker", "NAME=URL of a broker to compare (repeatable): inproc for the reference broker, or tcp://[user:password@]host:port")
+	fs.Var(profiles, "profile", "NAME=FILE: the conformance profile (YAML) of broker NAME (repeatable)")
+	var graces listFlag
+	fs.Var(&graces, "grace", "extra time beyond the specification's timings for conformance: DURATION for every broker or NAME=DURATION (repeatable)")
+	scenario := fs.String("scenario", "", "load scenario (YAML, as mqttbench load --scenario; default: 10 publishers → 10 subscribers, QoS 1, 1000 msg/s, 10 s)")
+	duration := fs.Duration("duration", 0, "length of the load's publishing phase (overrides the scenario)")
+	var focus listFlag
+	fs.Var(&focus, "focus", "conformance: run only specs matching this regular expression (repeatable)")
+	labels := fs.String("label-filter", "", "conformance: Ginkgo label expression")
+	skipConform := fs.Bool("skip-conform", false, "run no conformance suite")
+	skipLoad := fs.Bool("skip-load", false, "run no load")
+	username := fs.String("username", "", "user name for every CONNECT (a URL's own user wins)")
+	password := fs.String("password", "", "password for every CONNECT (or MQTTBENCH_PASSWORD); never written to results")
+	seed := fs.Uint64("seed", 0, "conformance order seed, the same for every broker (0: from the clock)")
+	out := fs.String("o", "", "results directory (default results/compare-YYYYMMDD-HHMMSS)")
+	if code, ok := parseFlags(fs, args, stderr, compareHint); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, "compare", compareHint, "unexpected argument %q", fs.Arg(0))
+	}
+	if len(brokers.names) == 0 {
+		return usageError(stderr, "compare", compareHint, "no --broker given")
+	}
+	if *skipConform && *skipLoad {
+		return usageError(stderr, "compare", compareHint, "--skip-conform and --skip-load leave nothing to compare")
+	}
+	if *password == "" {
+		*password = os.Getenv("MQTTBENCH_PASSWORD")
+	}
+	defaultGrace, perGrace := "", map[string]string{}
+	for _, g := range graces {
+		name, d, named := strings.Cut(g, "=")
+		if !named {
+			name, d = "", g
+		}
+		if _, err := time.ParseDuration(d); err != nil {
+			return usageError(stderr, "compare", compareHint, "--grace %q: %v", g, err)
+		}
+		if named {
+			perGrace[name] = d
+		} else {
+			defaultGrace = d
+		}
+	}
+	var list []comparedBroker
+	for _, n := range brokers.names {
+		b, err := parseCompared(n, brokers.vals[n])
+		if err != nil {
+			return usageError(stderr, "compare", compareHint, "%v", err)
+		}
+		if b.username == "" {
+			b.username, b.password = *username, firstNonEmpty(b.password, *password)
+		}
+		if p := profiles.vals[n]; p != "" {
+			if _, err := os.Stat(p); err != nil {
+				return usageError(stderr, "compare", compareHint, "--profile %s=%s: %v", n, p, err)
+			}
+			b.profile = p
+		}
+		b.grace = firstNonEmpty(perGrace[n], defaultGrace)
+		list = append(list, b)
+	}
+	for _, n := range profiles.names {
+		if _, ok := brokers.vals[n]; !ok {
+			return usageError(stderr, "compare", compareHint, "--profile %s: no --broker named %s", n, n)
+		}
+	}
+	for n := range perGrace {
+		if _, ok := brokers.vals[n]; !ok {
+			return usageError(stderr, "compare", compareHint, "--grace %s: no --broker named %s", n, n)
+		}
+	}
+	sc := compareScenario()
+	if *scenario != "" {
+		var err error
+		if sc, err = loadgen.LoadScenario(*scenario, sc); err != nil {
+			return usageError(stderr, "compare", compareHint, "%v", err)
+		}
+	}
+	if *duration > 0 {
+		sc.Duration = *duration
+	}
+	if !*skipLoad {
+		for _, b := range list {
+			one := sc
+			one.Username, one.Password = b.username, b.password
+			if err := one.Validate(); err != nil {
+				return usageError(stderr, "compare", compareHint, "%s: %v", b.name, err)
+			}
+		}
+	}
+	// Every broker must be there before hours of work begin.
+	for _, b := range list {
+		if b.inproc {
+			continue
+		}
+		nc, err := net.DialTimeout("tcp", strings.TrimPrefix(b.url, "tcp://"), 3*time.Second)
+		if err != nil {
+			return usageError(stderr, "compare", "", "broker %s (%s) is unreachable: %v", b.name, b.url, err)
+		}
+		nc.Close()
+	}
+	if *seed == 0 {
+		*seed = uint64(time.Now().UnixNano())
+	}
+	dir := *out
+	if dir == "" {
+		dir = filepath.Join("results", "compare-"+time.Now().Format("20060102-150405"))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return usageError(stderr, "compare", "", "%v", err)
+	}
+
+	cmp := &reports.Comparison{Kind: "comparison", Started: time.Now(), Seed: *seed}
+	save := func() {
+		cmp.Duration = time.Since(cmp.Started)
+		if err := cmp.WriteJSON(filepath.Join(dir, "compare.json")); err != nil {
+			fmt.Fprintf(stderr, "mqttbench compare: writing compare.json: %v\n", err)
+		}
+	}
+	for _, b := range list {
+		if ctx.Err() != nil {
+			break
+		}
+		cb := reports.ComparedBroker{Name: b.name, URL: b.url, Profile: b.profile}
+		addr, stop, err := b.listen()
+		if err != nil {
+			cb.Errors = append(cb.Errors, err.Error())
+			cmp.Brokers = append(cmp.Brokers, cb)
+			continue
+		}
+		bdir := filepath.Join(dir, b.name)
+		if err := os.MkdirAll(bdir, 0o755); err != nil {
+			stop()
+			return usageError(stderr, "compare", "", "%v", err)
+		}
+		if !*skipConform {
+			fmt.Fprintf(stderr, "mqttbench compare: %s: conformance against %s\n", b.name, b.url)
+			if err := compareConform(ctx, b, addr, bdir, *seed, focus, *labels, stderr); err != nil {
+				cb.Errors = append(cb.Errors, "conformance: "+err.Error())
+			}
+			if _, err := os.Stat(filepath.Join(bdir, "conform.json")); err == nil {
+				cb.Conformance = filepath.Join(b.name, "conform.json")
+			}
+		}
+		if !*skipLoad && ctx.Err() == nil {
+			fmt.Fprintf(stderr, "mqttbench compare: %s: load, %d publishers → %d subscribers, QoS %d, %g msg/s for %s\n",
+				b.name, sc.Publishers, sc.Subscribers, sc.QoS, sc.TotalRate(), sc.Duration)
+			if err := compareLoad(ctx, b, sc, addr, filepath.Join(bdir, "load"), stderr); err != nil {
+				cb.Errors = append(cb.Errors, "load: "+err.Error())
+			}
+			if _, err := os.Stat(filepath.Join(bdir, "load", loadgen.SummaryFile)); err == nil {
+				cb.Load = filepath.Join(b.name, "load")
+			}
+		}
+		stop()
+		cmp.Brokers = append(cmp.Brokers, cb)
+		save() // partial results survive a later failure
+	}
+	cmp.Interrupted = ctx.Err() != nil
+	save()
+
+	entries, err := readEntries([]string{filepath.Join(dir, "compare.json")})
+	if err != nil {
+		return usageError(stderr, "compare", "", "%v", err)
+	}
+	html := filepath.Join(dir, "report.html")
+	if err := writeHTMLFile(html, func(w io.Writer) error { return reports.WriteComparisonHTML(w, entries) }); err != nil {
+		return usageError(stderr, "compare", "", "writing %s: %v", html, err)
+	}
+	reports.WriteComparisonTable(stdout, entries)
+	fmt.Fprintf(stdout, "report: %s\n", html)
+	switch {
+	case cmp.Interrupted:
+		return exitInterrupted
+	}
+	for _, e := range entries {
+		if !e.OK() {
+			return exitFailures
+		}
+	}
+	return exitOK
+}
+
+// listen returns the broker's host:port, starting the in-process broker
+// on a loopback port for the duration of its runs.
+func (b comparedBroker) listen() (string, func(), error) {
+	if !b.inproc {
+		return strings.TrimPrefix(b.url, "tcp://"), func() {}, nil
+	}
+	srv := broker.New(broker.Options{Listen: []string{"127.0.0.1:0"}})
+	if err := srv.Start(); err != nil {
+		return "", nil, fmt.Errorf("starting the in-process broker: %v", err)
+	}
+	return srv.Addrs()[0].String(), func() { srv.Close() }, nil
+}
+
+// selfExe is this binary, which runs each conformance suite (tests
+// replace the test binary's behaviour through TestMain).
+var selfExe = os.Executable
+
+// compareConform runs mqttbench conform against one broker in a child
+// process, results in dir (conform.json, conform.xml, conform.txt). The
+// password goes through the environment, never the command line.
+func compareConform(ctx context.Context, b comparedBroker, addr, dir string, seed uint64, focus []string, labels string, stderr io.Writer) error {
+	exe, err := selfExe()
+	if err != nil {
+		return err
+	}
+	args := []string{"conform", "--broker", "tcp://" + addr, "--seed", fmt.Sprint(seed),
+		"--json", filepath.Join(dir, "conform.json"), "--junit", filepath.Join(dir, "conform.xml")}
+	if b.profile != "" {
+		args = append(args, "--profile", b.profile)
+	}
+	if b.grace != "" {
+		args = append(args, "--grace", b.grace)
+	}
+	if b.username != "" {
+		args = append(args, "--username", b.username)
+	}
+	for _, f := range focus {
+		args = append(args, "--focus", f)
+	}
+	if labels != "" {
+		args = append(args, "--label-filter", labels)
+	}
+	txt, err := os.Create(filepath.Join(dir, "conform.txt"))
+	if err != nil {
+		return err
+	}
+	defer txt.Close()
+	var tail bytes.Buffer
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), "MQTTBENCH_PASSWORD="+b.password)
+	cmd.Stdout = txt
+	cmd.Stderr = io.MultiWriter(stderr, &tail)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// The child writes its partial results on SIGINT.
+		cmd.Process.Signal(os.Interrupt) //nolint:errcheck
+		select {
+		case err = <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill() //nolint:errcheck
+			err = <-done
+		}
+	}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		switch exit.ExitCode() {
+		case exitFailures:
+			return nil // failures are the result, not an error
+		case exitInterrupted:
+			return errors.New("interrupted")
+		case exitUsage:
+			return fmt.Errorf("%s", lastLine(tail.String()))
+		}
+	}
+	return err
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.HasPrefix(lines[i], "mqttbench") {
+			return lines[i]
+		}
+	}
+	return lines[len(lines)-1]
+}
+
+// compareLoad runs the load scenario against one broker, results in dir.
+func compareLoad(ctx context.Context, b comparedBroker, sc loadgen.Scenario, addr, dir string, stderr io.Writer) error {
+	sc.Brokers = []string{"tcp://" + addr}
+	sc.Username, sc.Password = b.username, b.password
+	if err := sc.Validate(); err != nil {
+		return err
+	}
+	if err := loadgen.Preflight(sc, loadgen.Shard{}, 1); err != nil {
+		return err
+	}
+	dial, err := loadgen.TCPDialer(sc.Brokers, sc.SourceIPs)
+	if err != nil {
+		return err
+	}
+	if err := loadgen.Probe(ctx, sc, dial); err != nil {
+		return err
+	}
+	opts := loadgen.Options{Out: dir, Target: b.url}
+	opts.Progress = func(s reports.LoadSecond) {
+		if int(s.T)%5 == 0 {
+			fmt.Fprintf(stderr, "  %s [%4.0fs %-10s] sent %d/s  delivered %d/s  p99 e2e %s  connections %d\n",
+				b.name, s.T, s.Phase, s.Sent, s.Received, micros(s.P99E2E), s.Connections)
+		}
+	}
+	_, err = loadgen.Run(ctx, sc, opts)
+	return err
+}
