@@ -10,7 +10,10 @@
 #
 # CPU is user+sys of the generator's processes (workers included: they are
 # waited for) from /usr/bin/time, divided by the messages the generator
-# handled: sent plus delivered to its subscribers.
+# handled: sent plus delivered to its subscribers. Where mqtt-benchmark
+# cannot be installed, the ratio is against a stand-in built on its client
+# library (paho.mqtt.golang, one client per connection, one message at a
+# time), compiled in the cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -35,6 +38,76 @@ if [ ! -x "$theirs" ]; then
   if ! (cd "$work" && GOBIN="$cache/bin" GOFLAGS=-mod=mod timeout 300 go install github.com/krylovsk/mqtt-benchmark@latest) >"$work/install.log" 2>&1; then
     echo "mqtt-benchmark could not be installed (the comparison is left out): $(tail -1 "$work/install.log")" >&2
     theirs=""
+  fi
+fi
+
+# A stand-in with mqtt-benchmark's model, for when it cannot be installed:
+# one github.com/eclipse/paho.mqtt.golang client per connection, each
+# publishing its messages one after another, waiting for each to complete.
+# Built in its own module in the cache, never in ours.
+stand="$cache/paho-baseline/paho-baseline"
+if [ ! -x "$stand" ]; then
+  mkdir -p "$cache/paho-baseline"
+  cat >"$cache/paho-baseline/main.go" <<'GO'
+// paho-baseline: CLIENTS paho.mqtt.golang clients each publish COUNT
+// messages of SIZE bytes at QOS, one at a time, waiting for each.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+func main() {
+	broker := flag.String("broker", "tcp://127.0.0.1:1883", "broker URL")
+	clients := flag.Int("clients", 10, "connections")
+	count := flag.Int("count", 100, "messages per connection")
+	qos := flag.Int("qos", 0, "QoS")
+	size := flag.Int("size", 64, "payload bytes")
+	topic := flag.String("topic", "/bench", "topic")
+	flag.Parse()
+	payload := make([]byte, *size)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	start := time.Now()
+	for i := 0; i < *clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := mqtt.NewClientOptions().AddBroker(*broker).SetClientID(fmt.Sprintf("pb%d-%d", os.Getpid(), i)).
+				SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(30 * time.Second)
+			c := mqtt.NewClient(o)
+			if t := c.Connect(); t.Wait() && t.Error() != nil {
+				failed.Add(int64(*count))
+				return
+			}
+			for j := 0; j < *count; j++ {
+				t := c.Publish(*topic, byte(*qos), false, payload)
+				if t.Wait() && t.Error() != nil {
+					failed.Add(1)
+				}
+			}
+			c.Disconnect(100)
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("%d messages, %d failed, %.2fs\n", *clients**count, failed.Load(), time.Since(start).Seconds())
+	if failed.Load() > 0 {
+		os.Exit(1)
+	}
+}
+GO
+  if ! (cd "$cache/paho-baseline" && rm -f go.mod go.sum && go mod init paho-baseline >/dev/null 2>&1 &&
+        GOFLAGS=-mod=mod timeout 300 go get github.com/eclipse/paho.mqtt.golang@v1.5.0 >/dev/null 2>&1 &&
+        GOFLAGS=-mod=mod go build -o paho-baseline .) >"$work/stand.log" 2>&1; then
+    echo "the paho baseline could not be built: $(tail -1 "$work/stand.log")" >&2
+    stand=""
   fi
 fi
 
@@ -77,19 +150,33 @@ print(f"{name}\t{label}\tmqttbench\t{c['ready']}/{c['target']}\t{m['sent']}\t{m[
 PY
 }
 
-# theirs_run NAME BROKER-LABEL URL QOS CLIENTS COUNT: mqtt-benchmark.
+# theirs_run NAME BROKER-LABEL URL QOS CLIENTS COUNT: mqtt-benchmark, and
+# the paho stand-in.
 theirs_run() {
   local name=$1 label=$2 url=$3 qos=$4 clients=$5 count=$6
-  [ -n "$theirs" ] || { printf '%s\t%s\tmqtt-benchmark\tnot installed\t\t\t\t\t\t\t\n' "$name" "$label" >>"$rows"; return; }
-  local out="$work/$name-$label-theirs"
-  /usr/bin/time -f '%U %S' -o "$out.time" timeout 300 "$theirs" -broker "$url" -clients "$clients" -count "$count" \
-    -qos "$qos" -size 64 -topic "/bench/$name" -quiet >"$out.stdout" 2>&1 || true
-  python3 - "$out" "$name" "$label" "$((clients * count))" >>"$rows" <<'PY'
+  if [ -n "$theirs" ]; then
+    timed_baseline mqtt-benchmark "$theirs" -broker "$url" -clients "$clients" -count "$count" -qos "$qos" -size 64 -topic "/bench/$name" -quiet
+  else
+    printf '%s\t%s\tmqtt-benchmark\tnot installed\t\t\t\t\t\t\t\n' "$name" "$label" >>"$rows"
+  fi
+  if [ -n "$stand" ]; then
+    timed_baseline paho-baseline "$stand" -broker "$url" -clients "$clients" -count "$count" -qos "$qos" -size 64 -topic "/bench/$name"
+  fi
+}
+
+# timed_baseline TOOL CMD...: one baseline run (uses name, label, clients, count).
+timed_baseline() {
+  local tool=$1
+  shift
+  local out="$work/$name-$label-$tool" code=0
+  /usr/bin/time -f '%U %S' -o "$out.time" timeout 300 "$@" >"$out.stdout" 2>&1 || code=$?
+  python3 - "$out" "$name" "$label" "$((clients * count))" "$tool" "$code" >>"$rows" <<'PY'
 import sys
-out, name, label, msgs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+out, name, label, msgs, tool, code = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
 u, s = map(float, open(out + ".time").read().split()[-2:])
 cpu = u + s
-print(f"{name}\t{label}\tmqtt-benchmark\t\t{msgs}\t\t\t{cpu:.2f}\t{cpu / msgs * 1e6:.2f}\t\t")
+state = "" if code == "0" else f"failed (exit {code})"
+print(f"{name}\t{label}\t{tool}\t{state}\t{msgs}\t\t\t{cpu:.2f}\t{cpu / msgs * 1e6:.2f}\t\t")
 PY
 }
 
@@ -126,7 +213,10 @@ python3 - "$rows" <<'PY'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 head = ["scenario", "broker", "tool", "ready", "sent", "delivered/expected", "missed", "CPU s", "CPU µs/msg", "conn/s", "mem B/conn"]
-theirs = {(r[0], r[1]): r[8] for r in rows if r[2] == "mqtt-benchmark" and len(r) > 8 and r[8]}
+# The ratio is against mqtt-benchmark, or the paho stand-in without it.
+theirs = {}
+for tool in ("paho-baseline", "mqtt-benchmark"):
+    theirs.update({(r[0], r[1]): r[8] for r in rows if r[2] == tool and len(r) > 8 and r[8] and not r[3]})
 for r in rows:
     r += [""] * (len(head) - len(r))
 head.append("ours/theirs")
