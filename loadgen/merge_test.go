@@ -208,3 +208,30 @@ func TestShardParts(t *testing.T) {
 		t.Errorf("shards of an in-process broker: %v", err)
 	}
 }
+
+// Series of parts that started half a second apart add up by wall-clock
+// second from the earliest start; open connections are each part's
+// latest count.
+func TestMergeSeriesWallClock(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
+	a := &Results{Summary: &reports.Load{Started: t0, Series: []reports.LoadSecond{
+		{T: 1, Phase: "connect", Sent: 10, Connections: 5}, {T: 2, Phase: "publish", Sent: 20, Connections: 5},
+	}}}
+	b := &Results{Summary: &reports.Load{Started: t0.Add(500 * time.Millisecond), Series: []reports.LoadSecond{
+		{T: 1, Phase: "connect", Sent: 1, Connections: 3}, {T: 2, Phase: "publish", Sent: 2, Connections: 4},
+	}}}
+	got := mergeSeries([]*Results{a, b}, t0, nil)
+	// b's seconds end at 1.5 s and 2.5 s: buckets 2 and 3.
+	want := []struct {
+		sent uint64
+		open int64
+	}{{10, 5}, {21, 8}, {2, 9}}
+	if len(got) != len(want) {
+		t.Fatalf("series %+v", got)
+	}
+	for i, w := range want {
+		if got[i].T != float64(i+1) || got[i].Sent != w.sent || got[i].Connections != w.open {
+			t.Errorf("second %d: %+v, want sent %d open %d", i+1, got[i], w.sent, w.open)
+		}
+	}
+}
