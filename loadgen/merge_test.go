@@ -235,3 +235,36 @@ func TestMergeSeriesWallClock(t *testing.T) {
 		}
 	}
 }
+
+// A loss across shards: publisher 0 in shard 0 confirmed 10 messages at
+// QoS 1; its subscriber in shard 1 got 8, and one duplicate. Shard 1
+// alone cannot judge the loss; merged, it is a violation.
+func TestMergeVerifyCrossShardLoss(t *testing.T) {
+	a := &VerifyState{RunID: "r", ShardCount: 2, Shards: []int{0},
+		Ledgers: []PublisherLedger{{Publisher: 0, QoS: 1, Sent: 10}}}
+	var st Stream
+	for _, seq := range []uint64{0, 1, 2, 3, 3, 4, 5, 6, 7} {
+		st.Receive(seq)
+	}
+	b := NewVerifyState(nil, []SubscriberLog{{Expected: []Expectation{{Publisher: 0, QoS: 1}}, Streams: map[uint32]*Stream{0: &st}}})
+	b.RunID, b.ShardCount, b.Shards = "r", 2, []int{1}
+
+	rows, violations, unjudged := b.Judge()
+	if unjudged != 1 || len(violations) != 0 || rows[0].Lost != 0 || rows[0].Received != 8 || rows[0].Duplicates != 1 {
+		t.Errorf("shard 1 alone: rows %+v violations %q unjudged %d", rows, violations, unjudged)
+	}
+	m, err := MergeVerify([]*VerifyState{b, a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, violations, unjudged = m.Judge()
+	if unjudged != 0 || len(rows) != 1 || rows[0].Lost != 2 || rows[0].Sent != 10 || rows[0].Confirmed != 10 ||
+		len(violations) != 1 || !strings.Contains(violations[0], "2 messages acknowledged to the publisher never delivered") {
+		t.Errorf("merged: rows %+v violations %q unjudged %d", rows, violations, unjudged)
+	}
+	other := *a
+	other.RunID = "s"
+	if _, err := MergeVerify([]*VerifyState{a, &other}); err == nil || !strings.Contains(err.Error(), "not shards of one run") {
+		t.Errorf("states of two runs merged: %v", err)
+	}
+}
