@@ -8,9 +8,12 @@
 // reordering are counted per QoS.
 //
 // The files are the architecture: scenario.go (what to run), pacer.go
-// (when to send), client.go (one lean MQTT connection), attack.go (running
-// a scenario), metrics.go (histograms and time series), verify.go
-// (sequence checks) and results.go (the results directory).
+// (when to send), client.go (one lean MQTT connection), idle_linux.go (idle
+// connections without a goroutine each), attack.go (running a scenario),
+// metrics.go (histograms and time series), verify.go (sequence checks),
+// ledger.go (what verification needs, saved for merging), shard.go (a
+// scenario split over processes, and lining them up), results.go (the
+// results directory) and merge.go (shards' results made one).
 package loadgen
 
 import (
