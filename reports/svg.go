@@ -41,7 +41,7 @@ var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#
 
 const (
 	plotW, plotH         = 720, 300
-	padL, padR           = 70, 20
+	padL, padR           = 70, 36
 	padT, padB           = 30, 45
 	innerW, innerH       = plotW - padL - padR, plotH - padT - padB
 	maxAutoTicks         = 6
@@ -63,7 +63,7 @@ func (p plot) SVG() template.HTML {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="plot" id="%s" viewBox="0 0 %d %d" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg">`,
-		esc(p.ID), plotW, plotH+legendRows(len(p.Series))*legendRow, esc(p.Title))
+		esc(p.ID), plotW, plotH+8+legendRows(len(p.Series))*legendRow, esc(p.Title))
 	fmt.Fprintf(&b, `<text class="title" x="%d" y="18">%s</text>`, padL, esc(p.Title))
 	if n == 0 {
 		fmt.Fprintf(&b, `<text class="empty" x="%d" y="%d">no data</text></svg>`, plotW/2, plotH/2)
@@ -118,7 +118,7 @@ func (p plot) SVG() template.HTML {
 		}
 		fmt.Fprintf(&b, `<path class="line" d="%s" stroke="%s"><title>%s</title></path>`, d.String(), color, esc(s.Name))
 		lx := padL + (i%4)*legendCol
-		ly := plotH + (i/4)*legendRow
+		ly := plotH + 12 + (i/4)*legendRow
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="12" height="4" fill="%s"/>`, lx, ly-6, color)
 		fmt.Fprintf(&b, `<text class="legend" x="%d" y="%d">%s</text>`, lx+16, ly, esc(s.Name))
 	}
