@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -89,12 +90,20 @@ func runFuzz(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return setupError(stderr, "--out: %v", err)
 	}
 	fmt.Fprintf(stderr, "mqttbench fuzz: %s, MQTT %s, seed %d, %d workers, results in %s\n", target.Name, v, *seed, *workers, *out)
+	// Workers log findings while the ticker prints progress: one line at
+	// a time.
+	var errMu sync.Mutex
+	say := func(format string, args ...any) {
+		errMu.Lock()
+		defer errMu.Unlock()
+		fmt.Fprintf(stderr, format, args...)
+	}
 	cfg := fuzz.Config{Target: target, Version: v, Seed: *seed, Cases: *cases, Duration: *duration,
 		Workers: *workers, Timing: timing, RSSBound: *rssBound << 20, Out: *out,
 		Progress: func(p fuzz.Progress) {
-			fmt.Fprintf(stderr, "  %6.1fs  %8d cases  %6.0f cases/s  %d findings\n", p.Elapsed.Seconds(), p.Cases, p.Rate, p.Findings)
+			say("  %6.1fs  %8d cases  %6.0f cases/s  %d findings\n", p.Elapsed.Seconds(), p.Cases, p.Rate, p.Findings)
 		},
-		Log: func(format string, args ...any) { fmt.Fprintf(stderr, "mqttbench fuzz: "+format+"\n", args...) },
+		Log: func(format string, args ...any) { say("mqttbench fuzz: "+format+"\n", args...) },
 	}
 	res, err := fuzz.Run(ctx, cfg)
 	if err != nil {
