@@ -67,6 +67,8 @@ func TestReportsInBrowser(t *testing.T) {
 			`CONNACK`, `id="statement-table"`, `class="filter-count">`}},
 		{"load", []string{loadDir}, []string{
 			`id="summary"`, `id="latency-plots"`, `id="latency-e2e"`, `class="line"`, `id="plot-throughput"`, `class="list verification"`}},
+		{"load-overlay", []string{"first=" + loadDir, "second=" + loadDir}, []string{
+			`id="latency-e2e"`, `>first</text>`, `>second</text>`, `<th>second</th>`}},
 		{"fuzz", []string{fuzzDir}, []string{`id="summary"`, `id="findings"`, `spec-deviation`, `.json</code>`}},
 		{"comparison", []string{filepath.Join(compareDir, "compare.json")}, []string{
 			`id="summary"`, `id="comparison-matrix"`, `class="differs"`, `id="latency-e2e"`, `class="rows"`, `class="filter-count">`}},

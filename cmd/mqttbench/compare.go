@@ -25,7 +25,6 @@ const compareHint = "mqttbench compare --broker ref=inproc --broker mosquitto=tc
 
 // namedFlag collects repeated NAME=VALUE flags in order.
 type namedFlag struct {
-	flag  string
 	names []string
 	vals  map[string]string
 }
@@ -98,8 +97,7 @@ func parseCompared(name, raw string) (comparedBroker, error) {
 // conform): Ginkgo runs a suite once per process. Load runs in process.
 func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
-	brokers := &namedFlag{flag: "broker"}
-	profiles := &namedFlag{flag: "profile"}
+	brokers, profiles := &namedFlag{}, &namedFlag{}
 	fs.Var(brokers, "broker", "NAME=URL of a broker to compare (repeatable): inproc for the reference broker, or tcp://[user:password@]host:port")
 	fs.Var(profiles, "profile", "NAME=FILE: the conformance profile (YAML) of broker NAME (repeatable)")
 	var graces listFlag
@@ -273,8 +271,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	reports.WriteComparisonTable(stdout, entries)
 	fmt.Fprintf(stdout, "report: %s\n", html)
-	switch {
-	case cmp.Interrupted:
+	if cmp.Interrupted {
 		return exitInterrupted
 	}
 	for _, e := range entries {
