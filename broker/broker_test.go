@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"strings"
@@ -458,5 +459,59 @@ func TestTakeoverWhileBusy(t *testing.T) {
 			t.Fatalf("round %d: the taken-over connection stayed open: %v", i, err)
 		}
 		wire.Expect[*packetgen.Puback](pubc, wait) //nolint:errcheck
+	}
+}
+
+// A client that sends without reading fills its socket: the answers the
+// broker cannot write at once must wait in its queue, and the broker must
+// go on reading that client. Here each of 100 SUBSCRIBEs brings back a
+// 1 MiB retained message, 100 MiB in all, more than the sockets' buffers
+// hold (up to 32 MiB + 4 MiB on Linux by default); the PUBLISH behind them
+// must still reach another client.
+func TestClientThatDoesNotReadKeepsBeingRead(t *testing.T) {
+	s := newServer(t, Options{Listen: []string{"127.0.0.1:0"}})
+	must(t, s.Start())
+	addr := s.Addrs()[0].String()
+	nc, err := net.Dial("tcp", addr)
+	must(t, err)
+	sub := wire.New(nc, "reader", packetgen.V311, nil)
+	defer sub.Close()
+	if _, err := sub.Connect(&packetgen.Connect{ProtocolLevel: 4, ClientID: "reader", CleanStart: true}, wait); err != nil {
+		t.Fatal(err)
+	}
+	big := pub("big/retained", strings.Repeat("x", 1<<20), 0, 0)
+	big.Retain = true
+	must(t, sub.Send(big))
+	subscribe(t, sub, "deaf/out", 0)
+
+	deaf, err := net.Dial("tcp", addr)
+	must(t, err)
+	defer deaf.Close()
+	// The deaf client reads its CONNACK and one PINGRESP (so that the
+	// broker's writer for them is done), and nothing after.
+	deaf.SetDeadline(time.Now().Add(wait)) //nolint:errcheck
+	hello := packetgen.AppendUnchecked(nil, &packetgen.Connect{ProtocolLevel: 4, ClientID: "deaf", CleanStart: true}, packetgen.V311)
+	for _, step := range []struct {
+		send   []byte
+		answer int // CONNACK 4 bytes, PINGRESP 2
+	}{{hello, 4}, {[]byte{0xC0, 0x00}, 2}} {
+		_, err := deaf.Write(step.send)
+		must(t, err)
+		_, err = io.ReadFull(deaf, make([]byte, step.answer))
+		must(t, err)
+	}
+	var burst []byte
+	for id := range uint16(100) {
+		burst = packetgen.AppendUnchecked(burst, &packetgen.Subscribe{PacketID: id + 1,
+			Subscriptions: []packetgen.Subscription{{Filter: "big/retained"}}}, packetgen.V311)
+	}
+	burst = packetgen.AppendUnchecked(burst, pub("deaf/out", "made it", 0, 0), packetgen.V311)
+	deaf.SetWriteDeadline(time.Now().Add(wait)) //nolint:errcheck
+	if _, err := deaf.Write(burst); err != nil {
+		t.Fatal(err)
+	}
+	p, err := wire.Expect[*packetgen.Publish](sub, 5*time.Second)
+	if err != nil || string(p.Payload) != "made it" {
+		t.Fatalf("the broker stopped reading a client that does not read: the PUBLISH behind its SUBSCRIBEs: %v %v", p, err)
 	}
 }

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bufio"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mqttbench/mqttbench/packetgen"
@@ -32,8 +32,15 @@ type conn struct {
 	// an idle connection costs one goroutine, not two.
 	qmu     sync.Mutex
 	queue   []packetgen.Packet
-	writing bool // a writer goroutine is running
+	writing bool // a writer (goroutine or the reader inline) is running
 	closed  bool // no writer starts any more
+	// handling: the reader is acting on packets it has read and will
+	// write what they queued itself before it reads again (flushOwn), so
+	// an answer costs no goroutine and a burst of packets one write.
+	handling bool
+	// raw is the socket, for writes that must not wait; nil when the
+	// connection is not a socket (an in-memory pipe, TLS).
+	raw     syscall.RawConn
 	writers sync.WaitGroup
 	done    chan struct{} // closed when the connection is closing
 	closing sync.Once
@@ -44,6 +51,9 @@ func newConn(srv *Server, nc net.Conn) *conn {
 	c := &conn{srv: srv, nc: nc, done: make(chan struct{})}
 	c.rd = packetgen.NewReader(nc, packetgen.Decoder{Side: packetgen.FromClient, MaxPacketSize: srv.opts.MaxPacketSize})
 	c.enc = packetgen.Encoder{Version: packetgen.V311, Side: packetgen.FromServer}
+	if sc, ok := nc.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
 	return c
 }
 
@@ -63,11 +73,92 @@ func (c *conn) send(p packetgen.Packet) {
 		return
 	}
 	c.queue = append(c.queue, p)
-	if !c.writing {
+	if !c.writing && !c.handling {
 		c.writing = true
 		c.writers.Add(1)
-		go c.writer()
+		go c.writer(nil)
 	}
+}
+
+// beginHandling marks the reader as acting on a packet: what is sent
+// meanwhile waits for flushOwn.
+func (c *conn) beginHandling() {
+	c.qmu.Lock()
+	c.handling = true
+	c.qmu.Unlock()
+}
+
+// flushOwn ends handling: unless a writer runs, the reader encodes what
+// is queued and writes it itself without blocking (a TCP socket's buffer
+// takes it at once); what the socket does not take, and everything when
+// the connection is not a socket, goes to a writer goroutine, so a client
+// that does not read never stops the reader.
+func (c *conn) flushOwn() {
+	c.qmu.Lock()
+	c.handling = false
+	if c.writing || c.closed || len(c.queue) == 0 {
+		c.qmu.Unlock()
+		return
+	}
+	c.writing = true
+	c.writers.Add(1)
+	if c.raw == nil {
+		c.qmu.Unlock()
+		go c.writer(nil)
+		return
+	}
+	batch := c.queue
+	c.queue = nil
+	c.qmu.Unlock()
+
+	bp := writeBufs.Get().(*[]byte)
+	buf := c.encode((*bp)[:0], batch)
+	rest, err := c.tryWrite(buf)
+	if err != nil {
+		c.close(fmt.Errorf("write: %w", err))
+	}
+	if len(rest) > 0 && err == nil {
+		// The writer owns the buffer now and returns it to the pool.
+		go c.writer(bp, rest...)
+		return
+	}
+	putWriteBuf(bp, buf)
+	c.qmu.Lock()
+	if len(c.queue) > 0 && !c.closed {
+		c.qmu.Unlock()
+		go c.writer(nil) // c.writing stays true: the role passes on
+		return
+	}
+	c.writing = false
+	c.qmu.Unlock()
+	c.writers.Done()
+}
+
+// tryWrite writes b to the socket without waiting and returns what the
+// socket's buffer did not take.
+func (c *conn) tryWrite(b []byte) (rest []byte, err error) {
+	ctlErr := c.raw.Write(func(fd uintptr) bool {
+		for len(b) > 0 {
+			n, werr := syscall.Write(int(fd), b)
+			if n > 0 {
+				b = b[n:]
+			}
+			switch {
+			case werr == syscall.EINTR:
+				continue
+			case werr == syscall.EAGAIN:
+				return true
+			case werr != nil:
+				err = werr
+				return true
+			}
+		}
+		return true
+	})
+	if err == nil {
+		err = ctlErr
+	}
+	return b, err
 }
 
 // close starts closing the connection for reason; the first reason wins.
@@ -86,13 +177,21 @@ func (c *conn) close(reason error) {
 	})
 }
 
-// writer encodes and writes queued packets until the queue is empty or
-// the connection closes.
-func (c *conn) writer() {
+// writer writes queued packets until the queue is empty or the
+// connection closes.
+//
+// A writer started by flushOwn first writes rest, the bytes of bp the
+// socket did not take at once.
+func (c *conn) writer(bp *[]byte, rest ...byte) {
 	defer c.writers.Done()
 	defer c.recoverPanic("writer")
-	w := bufio.NewWriterSize(c.nc, 4096)
-	var buf []byte
+	if bp != nil {
+		_, err := c.nc.Write(rest)
+		putWriteBuf(bp, *bp)
+		if err != nil {
+			c.close(fmt.Errorf("write: %w", err))
+		}
+	}
 	for {
 		c.qmu.Lock()
 		batch := c.queue
@@ -103,25 +202,68 @@ func (c *conn) writer() {
 			return
 		}
 		c.qmu.Unlock()
-		for _, p := range batch {
-			var err error
-			buf, err = c.enc.Append(buf[:0], p)
-			if err != nil {
-				c.srv.log.Error("encoding a packet failed", "client", c.clientID(), "packet", packetgen.Format(p), "err", err)
-				continue
-			}
-			if p.Type() == packetgen.TypePublish {
-				c.srv.stats.Sent.Add(1)
-			}
-			if _, err := w.Write(buf); err != nil {
-				c.close(fmt.Errorf("write: %w", err))
-				break
-			}
+		c.writeBatch(batch)
+	}
+}
+
+// writeBufs holds write buffers between batches: an idle connection keeps
+// none.
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// flushAt is how much a batch encodes before it writes.
+const flushAt = 64 << 10
+
+func putWriteBuf(bp *[]byte, buf []byte) {
+	if cap(buf) <= 1<<20 {
+		*bp = buf[:0]
+		writeBufs.Put(bp)
+	}
+}
+
+// encode appends the encoding of batch to buf, counting PUBLISH packets.
+func (c *conn) encode(buf []byte, batch []packetgen.Packet) []byte {
+	for i, p := range batch {
+		batch[i] = nil
+		var err error
+		n := len(buf)
+		buf, err = c.enc.Append(buf, p)
+		if err != nil {
+			buf = buf[:n]
+			c.srv.log.Error("encoding a packet failed", "client", c.clientID(), "packet", packetgen.Format(p), "err", err)
+			continue
 		}
-		if err := w.Flush(); err != nil {
-			c.close(fmt.Errorf("write: %w", err))
+		if p.Type() == packetgen.TypePublish {
+			c.srv.stats.Sent.Add(1)
 		}
 	}
+	return buf
+}
+
+// writeBatch encodes batch and writes it, flushAt bytes at most at a
+// time; a write error closes the connection.
+func (c *conn) writeBatch(batch []packetgen.Packet) {
+	bp := writeBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	for len(batch) > 0 {
+		// Encode up to about flushAt bytes' worth, then write.
+		k := 0
+		for size := 0; k < len(batch) && size < flushAt; k++ {
+			if p, ok := batch[k].(*packetgen.Publish); ok {
+				size += len(p.Payload) + len(p.Topic)
+			}
+			size += 8
+		}
+		buf = c.encode(buf[:0], batch[:k])
+		batch = batch[k:]
+		if len(buf) == 0 {
+			continue
+		}
+		if _, err := c.nc.Write(buf); err != nil {
+			c.close(fmt.Errorf("write: %w", err))
+			break
+		}
+	}
+	putWriteBuf(bp, buf)
 }
 
 func (c *conn) clientID() string {
@@ -167,9 +309,14 @@ func (c *conn) serve() (err error) {
 			c.close(c.readError(err))
 			return nil
 		}
+		c.beginHandling()
 		if err := c.handle(p); err != nil {
+			c.flushOwn() // a CONNACK or SUBACK queued before the end
 			c.close(err)
 			return nil
+		}
+		if !c.rd.PacketBuffered() {
+			c.flushOwn()
 		}
 	}
 }

@@ -97,3 +97,27 @@ func (r *Reader) ReadPacket() (Packet, error) {
 	}
 	return p, err
 }
+
+// PacketBuffered reports whether a whole packet is already buffered, so
+// the next ReadPacket returns without waiting on the stream. A server uses
+// it to answer a burst of packets with one write.
+func (r *Reader) PacketBuffered() bool {
+	b, ok := r.f.(*bufio.Reader)
+	if !ok {
+		return false
+	}
+	n := b.Buffered()
+	if n < 2 {
+		return false
+	}
+	h, _ := b.Peek(min(n, 5))
+	remaining, mul := 0, 1
+	for i := 1; i < len(h); i++ {
+		remaining += int(h[i]&0x7F) * mul
+		if h[i]&0x80 == 0 {
+			return 1+i+remaining <= n
+		}
+		mul <<= 7
+	}
+	return false
+}
