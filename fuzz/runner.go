@@ -511,6 +511,12 @@ func (r *runner) checkRSS(c Case, o Observation) {
 // record saves a finding: the reproducer file (with a trace of one more
 // run of the saved bytes when verified) and its line in the result.
 func (r *runner) record(ctx context.Context, class, why string, original, m Case, tries int, verified bool) {
+	if m.Rule == "" {
+		// A shrunk valid case (deep topics, limits) is judged to break
+		// nothing; the statement that makes the broker accept it is the
+		// original's.
+		m.Rule = original.Rule
+	}
 	rep := NewReproducer(class, why, r.t.Name, m, original)
 	rep.Tries = tries
 	if verified && class == SpecDeviation && ctx.Err() == nil {

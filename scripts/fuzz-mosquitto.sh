@@ -26,6 +26,9 @@ r = json.load(open(sys.argv[1]))
 bad = [f for f in r["findings"] if f["class"] in ("crash", "hang")]
 if r["cases"] < 600 or bad:
     sys.exit(f"fuzz-mosquitto: {r['cases']} cases, crash/hang findings: {bad}")
+unnamed = [f for f in r["findings"] if f["class"] == "spec-deviation" and not f.get("rule")]
+if unnamed:
+    sys.exit(f"fuzz-mosquitto: spec deviations without a statement: {unnamed}")
 print(f"fuzz-mosquitto: {r['cases']} cases, {len(r['findings'])} spec deviations", file=sys.stderr)
 PY
 rep=testdata/reproducers/mosquitto/3.1.1-spec-deviation-reserved-flags-52.json
