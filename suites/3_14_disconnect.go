@@ -52,7 +52,7 @@ func init() {
 				sub := w.Connect("sub")
 				sub.Granted(topic, 1)
 				a := w.Connect("a", WithWill(topic, "from a", 1, false))
-				a.Disconnect() //nolint:errcheck
+				a.Leave()
 				b := w.Connect("b", Persistent, WithWill(topic, "from b", 1, false))
 				b.MustSend(&packetgen.Disconnect{})
 				b.Recv(w.Cfg().Quiet) //nolint:errcheck // the server should close; either way is fine

@@ -203,7 +203,7 @@ func init() {
 					c := w.Connect(name, Persistent)
 					c.Granted(topic, 1)
 					if how == "DISCONNECT" {
-						c.Disconnect() //nolint:errcheck
+						c.Leave()
 					} else {
 						c.Close()
 					}
@@ -224,7 +224,7 @@ func init() {
 				c := w.Connect("away", Persistent)
 				granted := c.Granted(topic, 2)
 				w.Require(granted >= 1, "the broker granted QoS 0")
-				c.Disconnect() //nolint:errcheck
+				c.Leave()
 				pub := w.Connect("pub")
 				for q := packetgen.QoS(0); q <= 2; q++ {
 					pub.Publish(topic, fmt.Sprintf("qos%d", q), q, false)
@@ -256,14 +256,14 @@ func init() {
 				pub := w.Connect("pub")
 				c := w.Connect("c", Persistent)
 				c.Granted(kept, 1)
-				c.Disconnect() //nolint:errcheck
+				c.Leave()
 				pub.Publish(kept, "queued for the old session", 1, false)
 
 				clean, _ := lcReconnect(w, "c")
 				clean.Granted(fresh, 1)
 				pub.Publish(kept, "to the old subscription", 1, false)
 				clean.ExpectNothing("the old session, its subscription and its queued message are discarded")
-				clean.Disconnect() //nolint:errcheck
+				clean.Leave()
 
 				later, ack := lcReconnect(w, "c", Persistent)
 				lcSessionPresent(w, ack, false, "the clean session's state is not reused")
@@ -350,7 +350,7 @@ func init() {
 				a2.Close()
 
 				b := w.Connect("b", Persistent, WithWill(discarded, "never", 1, false))
-				b.Disconnect() //nolint:errcheck
+				b.Leave()
 				b2, _ := lcReconnect(w, "b", Persistent)
 				b2.Close()
 
@@ -378,7 +378,7 @@ func init() {
 				sub := w.Connect("sub")
 				sub.Granted(topic, 1)
 				c := w.Connect("c", Persistent, WithWill(topic, "stale will", 0, false))
-				c.Disconnect() //nolint:errcheck
+				c.Leave()
 				again, _ := lcReconnect(w, "c", Persistent)
 				lcViolate(again)
 				again.ExpectClosed("PUBLISH with QoS 3")
@@ -561,7 +561,7 @@ func init() {
 				topic := w.Topic("mine")
 				a := w.Connect("a", Persistent)
 				a.Granted(topic, 1)
-				a.Disconnect() //nolint:errcheck
+				a.Leave()
 				pub := w.Connect("pub")
 				pub.Publish(topic, "for a", 1, false)
 				b, ack := lcReconnect(w, "b", Persistent)
@@ -619,7 +619,7 @@ func init() {
 						w.Failf("expected CONNACK 0 for client identifier %q; got %s", id, describeErr(err))
 					}
 					w.Expectf(ack.ReasonCode == 0, fmt.Sprintf("CONNACK 0 for the %d-character client identifier %q", len(id), id), "%s", packetgen.Format(ack))
-					c.Disconnect() //nolint:errcheck
+					c.Leave()
 				}
 			})
 
@@ -685,7 +685,7 @@ func init() {
 						w.Failf("expected CONNACK 0, or CONNACK 0x02 and a close, for client identifier %q; got %s", id, packetgen.Format(p))
 					}
 					if ack.ReasonCode == 0 {
-						c.Disconnect() //nolint:errcheck
+						c.Leave()
 						continue
 					}
 					if got := lcWaitClosed(c, fmt.Sprintf("client identifier %q refused with CONNACK 0x02", id)); len(got) > 0 {
@@ -805,7 +805,7 @@ func init() {
 					c, ack := w.ConnectAck(v.name, v.opts...)
 					w.Expectf(ack.ReasonCode == 0, fmt.Sprintf("CONNACK 0 for %s", packetgen.Format(w.ConnectPacket(v.name, v.opts...))),
 						"%s", packetgen.Format(ack))
-					c.Disconnect() //nolint:errcheck
+					c.Leave()
 				}
 			})
 

@@ -16,7 +16,7 @@ import (
 // would get session present 1.
 func lcRefusedConnects(w *World) []lcConnectCase {
 	stored := w.Connect("stored", Persistent)
-	stored.Disconnect() //nolint:errcheck
+	stored.Leave()
 	empty := w.ConnectPacket("empty", Persistent)
 	empty.ClientID = ""
 	level := func(name string, lv byte, opts ...ConnectOption) []byte {
@@ -82,7 +82,7 @@ func init() {
 				topic := w.Topic("queued")
 				c := w.Connect("c", Persistent)
 				w.Require(c.Granted(topic, 1) == 1, "the broker granted QoS 0")
-				c.Disconnect() //nolint:errcheck
+				c.Leave()
 				pub := w.Connect("pub")
 				for i := range 3 {
 					pub.Publish(topic, fmt.Sprintf("queued%d", i), 1, false)
@@ -101,10 +101,10 @@ func init() {
 			Label("connect", "session"), func(w *World) {
 				c := w.Connect("c", Persistent)
 				c.Granted(w.Topic("t"), 1)
-				c.Disconnect() //nolint:errcheck
+				c.Leave()
 				again, ack := lcReconnect(w, "c")
 				lcSessionPresent(w, ack, false, "clean session 1 after a stored session")
-				again.Disconnect() //nolint:errcheck
+				again.Leave()
 			})
 
 		// Clean session 0 with a stored session: session present 1,
@@ -120,7 +120,7 @@ func init() {
 						how = "an abrupt close"
 						c.Close()
 					} else {
-						c.Disconnect() //nolint:errcheck
+						c.Leave()
 					}
 					_, ack := lcReconnect(w, name, Persistent)
 					lcSessionPresent(w, ack, true, "the session was stored when the previous connection ended with "+how)
@@ -134,10 +134,10 @@ func init() {
 			Label("connect", "session"), func(w *World) {
 				c, ack := lcReconnect(w, "new", Persistent)
 				lcSessionPresent(w, ack, false, "a client identifier never seen")
-				c.Disconnect() //nolint:errcheck
+				c.Leave()
 				d := w.Connect("wasclean")
 				d.Granted(w.Topic("t"), 1)
-				d.Disconnect() //nolint:errcheck
+				d.Leave()
 				_, ack = lcReconnect(w, "wasclean", Persistent)
 				lcSessionPresent(w, ack, false, "the previous session was a clean one and ended with its connection")
 			})

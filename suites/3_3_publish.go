@@ -133,7 +133,7 @@ func pqPublishRetain(s *S) {
 				pub.Publish(t, fmt.Sprintf("stored at QoS %d", q), q, true)
 			}
 			// The message belongs to the server now, not to the publisher.
-			pub.Disconnect() //nolint:errcheck
+			pub.Leave()
 			var subs []*Client
 			for sq := packetgen.QoS(0); sq <= pqMaxQoS(w); sq++ {
 				sub := w.Connect(fmt.Sprintf("sub%d", sq))

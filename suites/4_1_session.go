@@ -94,7 +94,7 @@ func init() {
 				w.Expectf(len(held) > 0, "the messages published to "+topic, "nothing")
 				// An unrelated client coming and going changes nothing.
 				other := w.Connect("other")
-				other.Disconnect() //nolint:errcheck
+				other.Leave()
 				for _, p := range held {
 					c.Ack(p)
 				}

@@ -22,7 +22,7 @@ func init() {
 				pqGrantedAtLeast(online, t, 1)
 				offline := w.Connect("offline", Persistent)
 				pqGrantedAtLeast(offline, t, 1)
-				offline.Disconnect() //nolint:errcheck
+				offline.Leave()
 				other := w.Connect("other")
 				other.Granted(w.Topic("other"), 1)
 				pub := w.Connect("pub")

@@ -237,7 +237,7 @@ func orderingQueued(s *S) {
 			t := w.Topic("queued")
 			sub := w.Connect("sub", Persistent)
 			g := pqGrantedAtLeast(sub, t, 1)
-			sub.Disconnect() //nolint:errcheck
+			sub.Leave()
 			pub := w.Connect("pub")
 			const n = 10
 			var sent []*packetgen.Publish

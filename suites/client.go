@@ -282,6 +282,21 @@ func (c *Client) ExpectClosed(why string) {
 	}
 }
 
+// Leave sends DISCONNECT, waits (a second at most, never failing) for the
+// broker to close its side, as it SHOULD (§3.14.4), and closes. Until the
+// broker has read the DISCONNECT the session is online: a message
+// published meanwhile may go to this connection instead of the queue
+// of the session, and a spec about queued messages would not see the
+// queue at work.
+func (c *Client) Leave() {
+	if err := c.Conn.Send(&packetgen.Disconnect{}); err != nil {
+		c.Conn.Close() //nolint:errcheck // closed already: nothing to wait for
+		return
+	}
+	c.Conn.ExpectClosed(min(time.Second, c.w.cfg.Timeout)) //nolint:errcheck
+	c.Conn.Close()                                         //nolint:errcheck
+}
+
 // Ping sends PINGREQ and waits for PINGRESP: proof the connection is open
 // and the broker has processed everything sent before.
 func (c *Client) Ping() {
