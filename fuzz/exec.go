@@ -65,8 +65,11 @@ type Observation struct {
 	// Granted: the SUBACK for a refusable SUBSCRIBE refused nothing.
 	Granted bool
 	// BadDisconnect is a 5.0 DISCONNECT with a reason code under 0x80
-	// sent instead of an error.
+	// (or one the codec rejects) sent instead of an error.
 	BadDisconnect string
+	// OpenAfterDisconnect is a DISCONNECT the broker sent without closing
+	// the connection after it.
+	OpenAfterDisconnect string
 	// Received lists the packets the broker sent (the first few).
 	Received []string
 	Probe    Probe
@@ -148,6 +151,7 @@ func (t *Target) exec(ctx context.Context, c Case, tm Timing, trace *wire.Trace)
 	}
 	deadline := time.Now().Add(wait)
 	pongs := 0
+	disconnect := "" // the DISCONNECT the broker sent, if any
 	for {
 		p, err := wc.Recv(time.Until(deadline))
 		switch {
@@ -158,6 +162,12 @@ func (t *Target) exec(ctx context.Context, c Case, tm Timing, trace *wire.Trace)
 		case err != nil:
 			// A malformed answer: what followed cannot be told.
 			o.Received = append(o.Received, "malformed: "+err.Error())
+			// A DISCONNECT with a reason code no server may send (0x04,
+			// say) is no error report either.
+			if vi := packetgen.AsViolation(err); vi != nil && vi.Packet == packetgen.TypeDisconnect &&
+				c.Version == packetgen.V5 && o.BadDisconnect == "" {
+				o.BadDisconnect = "an invalid DISCONNECT (" + vi.Rule + ": " + vi.Detail + ")"
+			}
 		}
 		if err != nil {
 			break
@@ -181,11 +191,20 @@ func (t *Target) exec(ctx context.Context, c Case, tm Timing, trace *wire.Trace)
 			if p.ReasonCode < 0x80 && o.BadDisconnect == "" {
 				o.BadDisconnect = packetgen.Format(p)
 			}
+			if disconnect == "" {
+				disconnect = packetgen.Format(p)
+				// The close follows the DISCONNECT at once: give it as
+				// long as an answer gets, however late the DISCONNECT came.
+				deadline = later(deadline, time.Now().Add(tm.Answer))
+			}
 		}
 		if pongs > c.Pings && c.Expect != packetgen.ExpectWaitOrClose {
 			o.Answered = true
 			break
 		}
+	}
+	if disconnect != "" && !o.Closed {
+		o.OpenAfterDisconnect = disconnect
 	}
 	o.RSS = t.RSS()
 	return o
@@ -215,8 +234,10 @@ func Classify(c Case, o Observation) (class, why string) {
 		if o.Answered {
 			return SpecDeviation, fmt.Sprintf("malformed input accepted [%s]: the connection stayed open and PINGREQ was answered%s", c.Rule, seen)
 		}
+		// MQTT-4.13.1-1: a 5.0 broker may report the error in a DISCONNECT
+		// first, with a reason code of 0x80 or more (0x81, 0x82).
 		if o.BadDisconnect != "" {
-			return SpecDeviation, fmt.Sprintf("malformed input answered with %s, not a reason code of 0x80 or more [%s]", o.BadDisconnect, c.Rule)
+			return SpecDeviation, fmt.Sprintf("malformed input answered with %s, not a DISCONNECT with a reason code of 0x80 or more [%s]", o.BadDisconnect, c.Rule)
 		}
 	case packetgen.ExpectRefuse:
 		if o.Accepted {
@@ -232,5 +253,16 @@ func Classify(c Case, o Observation) (class, why string) {
 			return SpecDeviation, "valid input refused: the broker closed the connection" + seen
 		}
 	}
+	// MQTT-3.14.4-2 (5.0): the sender of a DISCONNECT closes the connection.
+	if o.OpenAfterDisconnect != "" {
+		return SpecDeviation, fmt.Sprintf("the broker sent %s but left the connection open [MQTT-3.14.4-2]%s", o.OpenAfterDisconnect, seen)
+	}
 	return "", ""
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -73,3 +73,45 @@ func TestPreflightUnreachable(t *testing.T) {
 		t.Fatalf("Preflight = %v", err)
 	}
 }
+
+// In 5.0 a broker may answer malformed input with a DISCONNECT whose
+// reason code is 0x80 or more (0x81 Malformed Packet, 0x82 Protocol
+// Error) before it closes (MQTT-4.13.1-1); a reason code under 0x80 says
+// all is well, which it is not. A DISCONNECT ends the connection: its
+// sender must close (MQTT-3.14.4-2) and send nothing more (-1).
+func TestClassifyV5Disconnect(t *testing.T) {
+	disconnect := func(rc packetgen.ReasonCode) []byte {
+		return packetgen.AppendUnchecked(nil, &packetgen.Disconnect{ReasonCode: rc}, packetgen.V5)
+	}
+	// A PINGREQ with a body: malformed in 5.0.
+	c := judged(Case{Version: packetgen.V5, Generator: GenMalformed, Class: "trailing-bytes",
+		Phase: packetgen.PhaseAfterConnect, Bytes: []byte{0xC0, 0x01, 0x00}})
+	if c.Expect != packetgen.ExpectClose || c.Rule != "MQTT-4.13.1-1" {
+		t.Fatalf("case judged %s [%s]", c.Expect, c.Rule)
+	}
+	for _, tc := range []struct {
+		name   string
+		answer []byte
+		after  string
+		want   string
+		why    string
+	}{
+		{"0x81 then close", disconnect(packetgen.MalformedPacket), "close", "", ""},
+		{"0x82 then close", disconnect(packetgen.ProtocolError), "close", "", ""},
+		{"close alone", nil, "close", "", ""},
+		{"0x00 then close", disconnect(0x00), "close", SpecDeviation, "reason code of 0x80 or more"},
+		{"0x04 then close", disconnect(0x04), "close", SpecDeviation, "reason code of 0x80 or more"},
+		{"0x81 and serving on", disconnect(packetgen.MalformedPacket), "open", SpecDeviation, "PINGREQ was answered"},
+		{"0x81 and left open", disconnect(packetgen.MalformedPacket), "mute", SpecDeviation, "MQTT-3.14.4-2"},
+		{"no answer, serving on", nil, "open", SpecDeviation, "PINGREQ was answered"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := v5Fake(t, tc.answer, tc.after)
+			o := tg.Exec(context.Background(), c, fast)
+			got, why := Classify(c, o)
+			if got != tc.want || !strings.Contains(why, tc.why) {
+				t.Fatalf("Classify = %q (%s), want %q containing %q; observation %+v", got, why, tc.want, tc.why, o)
+			}
+		})
+	}
+}

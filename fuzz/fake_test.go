@@ -233,3 +233,70 @@ func v311Case(ps ...packetgen.Packet) Case {
 	}
 	return judged(Case{Version: packetgen.V311, Generator: GenUnusual, Class: "test", Phase: packetgen.PhaseAfterConnect, Bytes: b})
 }
+
+// v5Fake is a 5.0 broker that answers CONNECT and PINGREQ and meets the
+// first packet the codec calls malformed by writing answer (a DISCONNECT,
+// or nothing) and then doing after: "close" the connection, stay "open"
+// and go on serving, or stay open but "mute".
+func v5Fake(t *testing.T, answer []byte, after string) *Target {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go serveV5(nc, answer, after)
+		}
+	}()
+	return NewTarget("v5 fake", l.Addr().String(), 0)
+}
+
+func serveV5(nc net.Conn, answer []byte, after string) {
+	defer nc.Close()
+	dec := packetgen.Decoder{Version: packetgen.V5, Side: packetgen.FromClient}
+	var buf []byte
+	tmp := make([]byte, 4096)
+	mute := false
+	for {
+		n, err := nc.Read(tmp)
+		if err != nil {
+			return
+		}
+		buf = append(buf, tmp[:n]...)
+		for {
+			typ, _, size, ok := frame(buf)
+			if !ok {
+				break
+			}
+			whole := buf[:size]
+			buf = buf[size:]
+			if mute {
+				continue
+			}
+			if _, _, err := dec.Decode(whole); err != nil {
+				nc.Write(answer) //nolint:errcheck
+				switch after {
+				case "close":
+					return
+				case "mute":
+					mute = true
+				}
+				continue
+			}
+			switch typ {
+			case 1:
+				nc.Write([]byte{0x20, 3, 0, 0, 0}) //nolint:errcheck
+			case 12:
+				nc.Write([]byte{0xD0, 0}) //nolint:errcheck
+			case 14:
+				return
+			}
+		}
+	}
+}

@@ -3,6 +3,7 @@ package fuzz
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/mqttbench/mqttbench/packetgen"
@@ -19,6 +20,13 @@ type Judgement struct {
 	Rule   string
 	Reason packetgen.ReasonCode
 	Detail string
+	// Kind names the fault that decided, without the offsets and values
+	// Detail holds: the rule, the section, the packet type and the reason
+	// ("MQTT-4.8.0-1 §2.2.3 PINGREQ Malformed Packet"); "incomplete" for
+	// a stream that ends inside a packet with nothing decided, "" for a
+	// valid one. Bytes of one kind are the same bug; a generic rule alone
+	// (MQTT-4.8.0-1) covers many.
+	Kind string
 	// End is the offset just past the deciding packet (len of the stream
 	// when nothing decided): bytes after it do not matter.
 	End int
@@ -63,15 +71,15 @@ func Judge(b []byte, phase packetgen.Phase, v packetgen.Version) Judgement {
 	r := packetgen.NewReader(br, d)
 	awaitingRel := map[uint16]bool{}
 	decided := false
-	decide := func(e packetgen.Expect, rule string, reason packetgen.ReasonCode, detail string, end int) {
+	decide := func(e packetgen.Expect, kind, rule string, reason packetgen.ReasonCode, detail string, end int) {
 		if decided {
 			return
 		}
 		decided = true
-		j.Expect, j.Rule, j.Reason, j.Detail, j.End = e, rule, reason, detail, end
+		j.Expect, j.Kind, j.Rule, j.Reason, j.Detail, j.End = e, kind, rule, reason, detail, end
 	}
-	mustClose := func(rule string, reason packetgen.ReasonCode, detail string, end int) Judgement {
-		decide(packetgen.ExpectClose, rule, reason, detail, end)
+	mustClose := func(kind, rule string, reason packetgen.ReasonCode, detail string, end int) Judgement {
+		decide(packetgen.ExpectClose, kind, rule, reason, detail, end)
 		j.MustClose, j.CloseAt = true, end
 		return j
 	}
@@ -84,16 +92,20 @@ func Judge(b []byte, phase packetgen.Phase, v packetgen.Version) Judgement {
 			return j
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			j.Incomplete = true
+			if !decided {
+				j.Kind = "incomplete"
+			}
 			return j
 		}
 		if vi := packetgen.AsViolation(err); vi != nil {
 			end = frameEnd(b, start, end)
+			kind := fmt.Sprintf("%s §%s %s %s", vi.Rule, vi.Section, vi.Packet, vi.Reason)
 			switch p := p.(type) {
 			case *packetgen.Connect:
 				if !connected {
 					// An unsupported level or a refused identifier is
 					// answered with CONNACK, then the connection closes.
-					decide(packetgen.ExpectRefuse, vi.Rule, vi.Reason, vi.Detail, end)
+					decide(packetgen.ExpectRefuse, kind, vi.Rule, vi.Reason, vi.Detail, end)
 					j.RefuseConnect = true
 					return j
 				}
@@ -102,17 +114,17 @@ func Judge(b []byte, phase packetgen.Phase, v packetgen.Version) Judgement {
 					if !decided {
 						j.RefuseID = p.PacketID
 					}
-					decide(packetgen.ExpectRefuse, vi.Rule, vi.Reason, vi.Detail, end)
+					decide(packetgen.ExpectRefuse, kind, vi.Rule, vi.Reason, vi.Detail, end)
 					continue
 				}
 			case *packetgen.Unsubscribe:
 				if connected && r.Version != packetgen.V31 {
 					// Nothing to refuse: no subscription can match.
-					decide(packetgen.ExpectRefuse, vi.Rule, vi.Reason, vi.Detail, end)
+					decide(packetgen.ExpectRefuse, kind, vi.Rule, vi.Reason, vi.Detail, end)
 					continue
 				}
 			}
-			return mustClose(vi.Rule, vi.Reason, vi.Detail, end)
+			return mustClose(kind, vi.Rule, vi.Reason, vi.Detail, end)
 		}
 		if err != nil {
 			return j // not reachable with a bytes.Reader
@@ -120,7 +132,7 @@ func Judge(b []byte, phase packetgen.Phase, v packetgen.Version) Judgement {
 		if !connected {
 			c, ok := p.(*packetgen.Connect)
 			if !ok {
-				return mustClose("MQTT-3.1.0-1", packetgen.ProtocolError, p.Type().String()+" before CONNECT", end)
+				return mustClose("MQTT-3.1.0-1 "+p.Type().String(), "MQTT-3.1.0-1", packetgen.ProtocolError, p.Type().String()+" before CONNECT", end)
 			}
 			connected = true
 			if c.Will != nil && c.Will.QoS == 2 {
@@ -130,10 +142,10 @@ func Judge(b []byte, phase packetgen.Phase, v packetgen.Version) Judgement {
 		}
 		switch p := p.(type) {
 		case *packetgen.Connect:
-			return mustClose("MQTT-3.1.0-2", packetgen.ProtocolError, "a second CONNECT", end)
+			return mustClose("MQTT-3.1.0-2 CONNECT", "MQTT-3.1.0-2", packetgen.ProtocolError, "a second CONNECT", end)
 		case *packetgen.Disconnect:
 			// The broker closes; nothing after it is read.
-			decide(packetgen.ExpectWaitOrClose, "", 0, "DISCONNECT", end)
+			decide(packetgen.ExpectWaitOrClose, "", "", 0, "DISCONNECT", end)
 			return j
 		case *packetgen.Pingreq:
 			if !decided {

@@ -233,15 +233,22 @@ func (c Case) zeroed(i, j int) Case {
 
 func (c Case) sameBytes(d Case) bool { return string(c.Bytes) == string(d.Bytes) }
 
-// judgeCandidate re-judges a shrunk candidate of original: for a spec
-// deviation the candidate must still be owed what the original was owed
-// (a close or a refusal for malformed input, or service for valid input),
-// else the broker's answer would be right. For crashes and hangs the
-// expectation only decides whether a PINGREQ follows the bytes, so the
-// candidate's is kept and the judge's rule recorded.
+// judgeCandidate re-judges a shrunk candidate of original. The candidate
+// must keep the kind of fault the judge finds in the original (rule,
+// section, packet type and reason: see Judgement.Kind), whatever the
+// finding: under a generic rule such as MQTT-4.8.0-1 a PINGREQ with
+// trailing bytes would otherwise shrink to 00 00, a reserved packet type,
+// which is another bug. For a spec deviation the candidate must also still
+// be owed what the original was owed (a close or a refusal for malformed
+// input, or service for valid input), else the broker's answer would be
+// right. For crashes and hangs the expectation only decides whether a
+// PINGREQ follows the bytes, so the candidate's is kept.
 func judgeCandidate(original, n Case, finding string) (Case, bool) {
 	j := Judge(n.Bytes, n.Phase, n.Version)
 	n.Rule, n.Reason, n.Detail, n.Pings, n.RefuseID, n.RefuseConnect = j.Rule, j.Reason, j.Detail, j.Pings, j.RefuseID, j.RefuseConnect
+	if j.Kind != Judge(original.Bytes, original.Phase, original.Version).Kind {
+		return n, false
+	}
 	if finding != SpecDeviation {
 		return n, true
 	}

@@ -68,3 +68,30 @@ func TestJudgeCandidate(t *testing.T) {
 		t.Fatalf("the malformed packet alone: ok %v pings %d", ok, n.Pings)
 	}
 }
+
+// A candidate keeps the kind of fault, not just the statement: under the
+// generic MQTT-4.8.0-1 a PINGREQ with trailing bytes must not become a
+// packet of reserved type 0, for any finding.
+func TestJudgeCandidateKeepsKind(t *testing.T) {
+	orig := judged(Case{Version: packetgen.V311, Generator: GenMalformed, Class: "trailing-bytes",
+		Phase: packetgen.PhaseAfterConnect, Bytes: []byte{0xC0, 0x02, 0x07, 0x00}})
+	if orig.Expect != packetgen.ExpectClose || orig.Rule != "MQTT-4.8.0-1" {
+		t.Fatalf("original judged %s [%s]", orig.Expect, orig.Rule)
+	}
+	for _, finding := range []string{SpecDeviation, Crash, Hang} {
+		for _, tc := range []struct {
+			b    []byte
+			want bool
+		}{
+			{[]byte{0xC0, 0x01, 0x00}, true},  // still a PINGREQ with a body
+			{[]byte{0x02, 0x07, 0x00}, false}, // reserved type 0, same rule
+			{[]byte{0x00, 0x00}, false},
+			{[]byte{0xE0, 0x01, 0x00}, false}, // trailing bytes, but on DISCONNECT
+		} {
+			n := orig.withBytes(tc.b, nil)
+			if _, ok := judgeCandidate(orig, n, finding); ok != tc.want {
+				t.Errorf("%s: candidate % X kept %v, want %v", finding, tc.b, ok, tc.want)
+			}
+		}
+	}
+}

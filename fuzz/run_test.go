@@ -2,6 +2,7 @@ package fuzz
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -170,4 +171,43 @@ func TestRunInterrupted(t *testing.T) {
 	if err != nil || !res.Interrupted || res.Cases == 0 {
 		t.Fatalf("%+v %v", res, err)
 	}
+}
+
+// A deviation under a generic rule shrinks within its own kind: a broker
+// that accepts any packet must get a trailing-bytes reproducer that still
+// has a packet with trailing bytes, not 00 00 (reserved type 0).
+func TestRunDeviationKeepsKind(t *testing.T) {
+	f := lenientFake(t)
+	first := firstCase(t, 11, packetgen.V311, func(c Case) bool { return c.Class == "trailing-bytes" && len(c.Splits) == 0 && c.Bytes[0] == 0xC0 })
+	res, err := Run(context.Background(), Config{Target: f.target(), Version: packetgen.V311, Seed: 11, First: first, Cases: 1,
+		Workers: 1, Timing: fast, Out: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Findings) != 1 || res.Findings[0].Class != SpecDeviation {
+		t.Fatalf("findings %+v", res.Findings)
+	}
+	rep, err := ReadReproducer(res.Findings[0].Reproducer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := rep.ToCase()
+	orig := m
+	if rep.OriginalHex != "" {
+		orig = m.withBytes(mustHex(t, rep.OriginalHex), nil)
+	}
+	got, want := Judge(m.Bytes, m.Phase, m.Version), Judge(orig.Bytes, orig.Phase, orig.Version)
+	if got.Kind != want.Kind || m.Bytes[0]>>4 == 0 {
+		t.Fatalf("trailing-bytes case % X shrank to % X: %q, want %q", orig.Bytes, m.Bytes, got.Kind, want.Kind)
+	}
+	t.Logf("% X shrank to % X (%s)", orig.Bytes, m.Bytes, got.Kind)
+}
+
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -322,16 +322,16 @@ func (r *runner) deviation(ctx context.Context, c Case, why string) {
 	if r.known(SpecDeviation, c) {
 		return
 	}
-	// A candidate must break the rule the original breaks, or it is
-	// another deviation (already counted under its own class, if real).
-	rule := Judge(c.Bytes, c.Phase, c.Version).Rule
 	// A candidate may crash or hang the broker: minimizing stops there,
-	// and that candidate is triaged like any crashing case.
+	// and that candidate is triaged like any crashing case. A candidate
+	// must break the rule the original breaks, the same way
+	// (judgeCandidate), or it is another deviation (already counted under
+	// its own class, if real).
 	var broke Case
 	var brokeClass, brokeWhy string
 	still := func(n Case) (Case, bool) {
 		n, ok := judgeCandidate(c, n, SpecDeviation)
-		if !ok || n.Rule != rule || brokeClass != "" {
+		if !ok || brokeClass != "" {
 			return n, false
 		}
 		r.gate.RLock()
@@ -411,10 +411,12 @@ func (r *runner) triage(ctx context.Context, c Case, class, why string) {
 			return
 		}
 		still := func(n Case) (Case, bool) {
-			if r.ensureAlive(ctx, n.Version) != nil {
+			// Another kind of fault that also breaks the broker is
+			// another bug.
+			n, ok := judgeCandidate(x, n, cl)
+			if !ok || r.ensureAlive(ctx, n.Version) != nil {
 				return n, false
 			}
-			n, _ = judgeCandidate(x, n, cl)
 			got, _ := Classify(n, r.t.Exec(ctx, n, r.cfg.Timing))
 			return n, got == cl
 		}

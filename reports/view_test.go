@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -57,40 +59,111 @@ func fixtureLoad(name string, lost uint64) LoadRun {
 			{Metric: "connect"},
 			{Metric: "e2e", Count: h.TotalCount(), P50: h.ValueAtPercentile(50), P99: h.ValueAtPercentile(99), P999: h.ValueAtPercentile(99.9), Max: h.Max()},
 		},
-		Verify: []LoadVerification{{QoS: 1, Lost: lost, Duplicates: 3}},
-		Errors: map[string]uint64{"timeout": 2},
-		Series: []LoadSecond{{T: 1, Sent: 1000, Received: 990, Connections: 20, P99E2E: 900}, {T: 2, Sent: 1000, Received: 1010, Connections: 20, P99E2E: 950}},
+		Verify: []LoadVerification{
+			{QoS: 0, Streams: 4, Sent: 5000, Confirmed: 5000, Received: 5000, Reordered: 1},
+			{QoS: 1, Streams: 4, Sent: 3000, Confirmed: 3000, Received: 3000 - lost, Lost: lost, Duplicates: 3},
+			{QoS: 2, Streams: 2, Sent: 2000, Confirmed: 2000, Received: 1999, LostExcused: 1},
+		},
+		Errors:      map[string]uint64{"timeout": 2, "refused": 1},
+		ErrorSample: map[string]string{"timeout": "publish 17: no PUBACK within 5s", "refused": "dial tcp 127.0.0.1:1883: connection refused"},
+		Series: []LoadSecond{
+			{T: 1, Phase: "publish", Sent: 1000, Received: 990, Connections: 20, P99E2E: 900},
+			{T: 2, Phase: "publish", Sent: 1000, Received: 1010 - lost, Connections: 20, P99E2E: 950 + 10*int64(lost)},
+			{T: 3, Phase: "drain", Received: 0, Connections: 19}, // no latency sample: no p99 point
+		},
 	}
 	if lost > 0 {
+		l.Verify[1].Violations = []string{fmt.Sprintf("%d lost", lost)}
 		l.Violations = []string{"QoS 1 lost"}
 	}
 	return LoadRun{Name: name, Summary: l, Histograms: map[string]*hdr.Histogram{"e2e": h}}
 }
 
+// fixtureFuzz is a fuzz run with its cases by generator and outcome, and
+// findings of two classes, each with a reproducer.
+func fixtureFuzz(cases int64, findings ...FuzzFinding) *Fuzz {
+	return &Fuzz{Kind: "fuzz", Cases: cases, Duration: 2 * time.Second, CasesPerSecond: float64(cases) / 2, Workers: 4, Skipped: 1,
+		Generators: map[string]int64{"malformed": cases / 2, "unusual": cases / 5, "mutated": cases - cases/2 - cases/5},
+		Outcomes:   map[string]int64{"closed": cases - 11, "answered": 6, "silent": 3, "skipped": 1, "restarts": 1},
+		Findings:   findings}
+}
+
+// plotData is what a plot draws: its series' points (a plot's tick
+// formatter is a function, which JSON cannot hold).
+func plotData(plots []plot) map[string]map[string][]point {
+	out := map[string]map[string][]point{}
+	for _, p := range plots {
+		out[p.ID] = map[string][]point{}
+		for _, s := range p.Series {
+			out[p.ID][s.Name] = s.Points
+		}
+	}
+	return out
+}
+
+// errorRows are the errors by class as the load report lists them:
+// class, count and the first error seen, by class.
+func errorRows(l *Load) [][3]string {
+	rows := [][3]string{}
+	for k, v := range l.Errors {
+		rows = append(rows, [3]string{k, fmt.Sprint(v), l.ErrorSample[k]})
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i][0] < rows[j][0] })
+	return rows
+}
+
+// fuzzData is what the fuzz report shows besides the summary line: cases
+// by generator, the broker's outcomes, findings by class in report order.
+func fuzzData(f *Fuzz) map[string]any {
+	by := f.FindingsByClass()
+	classes := [][2]any{}
+	for _, c := range FindingClasses {
+		classes = append(classes, [2]any{c, by[c]})
+	}
+	return map[string]any{"generators": f.Generators, "outcomes": f.Outcomes, "findings_by_class": classes, "summary": f.SummaryLine()}
+}
+
 // TestReportModelGolden pins the data the reports render: section and
-// label tallies, statement verdicts, percentile distributions, the
-// comparison matrix and the side-by-side tables.
+// label tallies, statement verdicts, percentile distributions, load time
+// series, verification per QoS and errors by class, fuzz cases by
+// generator and outcome with findings by class, the comparison matrix and
+// the side-by-side tables.
 func TestReportModelGolden(t *testing.T) {
 	a, b := fixtureConformance(false), fixtureConformance(true)
 	la, lb := fixtureLoad("a", 0), fixtureLoad("b", 5)
+	fa := fixtureFuzz(100)
+	fb := fixtureFuzz(80,
+		FuzzFinding{Class: "spec-deviation", Case: 12, Generator: "malformed", CaseClass: "trailing-bytes", Rule: "MQTT-4.8.0-1",
+			Observed: "malformed input accepted", Reproducer: "r/spec-deviation-trailing-bytes-12.json", Bytes: 3, OriginalBytes: 9, Minimized: true, Verified: true, Occurrences: 4},
+		FuzzFinding{Class: "crash", Case: 40, Generator: "malformed", CaseClass: "cut-body", Observed: "liveness probe: refused",
+			Reproducer: "r/crash-cut-body-40.json", Bytes: 7, OriginalBytes: 7, Verified: true, Occurrences: 1},
+		FuzzFinding{Class: "spec-deviation", Case: 3, Generator: "mutated", CaseClass: "mutated:flip", Rule: "MQTT-3.1.0-2",
+			Observed: "malformed input accepted", Reproducer: "r/spec-deviation-mutated-flip-3.json", Bytes: 20, OriginalBytes: 44, Minimized: true, Verified: true, Occurrences: 1})
+	fb.SortFindings()
 	entries := []Entry{
-		{Name: "a", Conformance: a, Load: &la, Fuzz: &Fuzz{Cases: 100, CasesPerSecond: 50}},
-		{Name: "b", Conformance: b, Load: &lb, Fuzz: &Fuzz{Cases: 80, Findings: []FuzzFinding{{Class: "crash"}, {Class: "spec-deviation"}, {Class: "spec-deviation"}}}},
+		{Name: "a", Conformance: a, Load: &la, Fuzz: fa},
+		{Name: "b", Conformance: b, Load: &lb, Fuzz: fb},
 	}
 	model := map[string]any{
-		"sections":          b.SectionTallies(),
-		"labels":            b.LabelTallies(),
-		"verdicts":          b.VerdictCounts(),
-		"statements":        b.Statements,
-		"failures":          len(b.Failures()),
-		"distributions":     LoadDistributions([]LoadRun{la}),
-		"load_rows":         LoadMetricsRows([]LoadRun{la, lb}),
-		"matrix":            Matrix(entries),
-		"conformance_rows":  ConformanceRows(entries),
-		"fuzz_rows":         FuzzRows(entries),
-		"percentile_ticks":  percentileTicks(1e4),
-		"entries_ok":        []bool{entries[0].OK(), entries[1].OK()},
-		"matrix_one_broker": Matrix(entries[:1])[1],
+		"sections":             b.SectionTallies(),
+		"labels":               b.LabelTallies(),
+		"verdicts":             b.VerdictCounts(),
+		"statements":           b.Statements,
+		"failures":             len(b.Failures()),
+		"distributions":        LoadDistributions([]LoadRun{la}),
+		"load_rows":            LoadMetricsRows([]LoadRun{la, lb}),
+		"matrix":               Matrix(entries),
+		"conformance_rows":     ConformanceRows(entries),
+		"fuzz_rows":            FuzzRows(entries),
+		"percentile_ticks":     percentileTicks(1e4),
+		"entries_ok":           []bool{entries[0].OK(), entries[1].OK()},
+		"matrix_one_broker":    Matrix(entries[:1])[1],
+		"load_series":          plotData(seriesPlots([]LoadRun{la})),
+		"load_series_overlaid": plotData(seriesPlots([]LoadRun{la, lb})),
+		"load_verification":    map[string][]LoadVerification{"a": la.Summary.Verify, "b": lb.Summary.Verify},
+		"load_violations":      map[string][]string{"a": la.Summary.Violations, "b": lb.Summary.Violations},
+		"load_errors":          map[string][][3]string{"a": errorRows(la.Summary), "b": errorRows(lb.Summary)},
+		"fuzz":                 map[string]any{"a": fuzzData(fa), "b": fuzzData(fb)},
 	}
 	got, err := json.MarshalIndent(model, "", "  ")
 	if err != nil {

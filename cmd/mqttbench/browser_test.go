@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,20 +100,66 @@ func TestReportsInBrowser(t *testing.T) {
 	}
 }
 
-// findChromium runs the project's installer script; the test skips only
-// when chromium cannot be installed.
+// chromiumScriptEnv names another installer script (a test of the
+// missing-browser path uses one that fails).
+const chromiumScriptEnv = "MQTTBENCH_CHROMIUM_SCRIPT"
+
+// findChromium runs the project's installer script. When chromium cannot
+// be installed the test skips on a developer's machine, and fails in CI
+// (CI=true): a CI run must not pass without the browser test.
 func findChromium(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	script := os.Getenv(chromiumScriptEnv)
+	if script == "" {
+		script = filepath.Join(repoRoot(t), "scripts", "chromium.sh")
+	}
 	var errb bytes.Buffer
-	cmd := exec.CommandContext(ctx, filepath.Join(repoRoot(t), "scripts", "chromium.sh"))
+	cmd := exec.CommandContext(ctx, script)
 	cmd.Stderr = &errb
 	out, err := cmd.Output()
 	if err != nil {
-		t.Skipf("chromium cannot be installed: %v\n%s", err, errb.String())
+		const install = "install it with scripts/chromium.sh (Debian package chromium; apt-get needs root or sudo)"
+		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+			t.Fatalf("chromium cannot be installed, and CI=true needs the browser test: %v\n%s\n%s", err, errb.String(), install)
+		}
+		t.Skipf("chromium cannot be installed: %v\n%s\n%s; CI (CI=true) fails here instead", err, errb.String(), install)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// Without chromium the browser test fails in CI and skips elsewhere,
+// saying how to install it.
+func TestBrowserMissingFailsInCI(t *testing.T) {
+	failing := filepath.Join(t.TempDir(), "no-chromium.sh")
+	if err := os.WriteFile(failing, []byte("#!/bin/sh\necho 'chromium.sh: apt-get could not install chromium' >&2\nexit 2\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ci, want string
+	}{
+		{"true", "--- FAIL: TestReportsInBrowser"},
+		{"", "--- SKIP: TestReportsInBrowser"},
+	} {
+		t.Run("CI="+tc.ci, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run", "^TestReportsInBrowser$", "-test.v")
+			// The child is a test binary, not mqttbench (main_test.go).
+			for _, kv := range os.Environ() {
+				if !strings.HasPrefix(kv, runMainEnv+"=") && !strings.HasPrefix(kv, "CI=") {
+					cmd.Env = append(cmd.Env, kv)
+				}
+			}
+			cmd.Env = append(cmd.Env, "CI="+tc.ci, chromiumScriptEnv+"="+failing)
+			out, err := cmd.CombinedOutput()
+			if !strings.Contains(string(out), tc.want) || (err == nil) != (tc.ci == "") {
+				t.Fatalf("exit %v, want %s:\n%s", err, tc.want, out)
+			}
+			if !strings.Contains(string(out), "scripts/chromium.sh") {
+				t.Errorf("no word on installing chromium:\n%s", out)
+			}
+		})
+	}
 }
 
 func repoRoot(t *testing.T) string {

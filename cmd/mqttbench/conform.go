@@ -18,16 +18,38 @@ import (
 
 const conformHint = "mqttbench conform --broker tcp://127.0.0.1:1883 --junit conform.xml"
 
-// brokerAddr turns tcp://host:port or host:port into host:port.
+// brokerAddr turns tcp://host:port or host:port into host:port. Its
+// errors show the URL with any password masked: they end up in CI logs.
 func brokerAddr(url string) (string, error) {
 	addr := strings.TrimPrefix(url, "tcp://")
 	if strings.Contains(addr, "://") {
-		return "", fmt.Errorf("--broker %q: only tcp:// is supported", url)
+		return "", fmt.Errorf("--broker %q: only tcp:// is supported", maskPassword(url))
+	}
+	if strings.Contains(addr, "@") {
+		return "", fmt.Errorf("--broker %q: credentials in the URL are not supported (conform takes --username and --password)", maskPassword(url))
 	}
 	if !strings.Contains(addr, ":") {
 		return "", fmt.Errorf("--broker %q: want tcp://host:port", url)
 	}
 	return addr, nil
+}
+
+// maskPassword replaces the password of scheme://user:password@host with
+// xxxxx; a URL that does not parse is masked the same way.
+func maskPassword(url string) string {
+	at := strings.LastIndexByte(url, '@')
+	if at < 0 {
+		return url
+	}
+	start := 0
+	if i := strings.Index(url, "://"); i >= 0 && i < at {
+		start = i + 3
+	}
+	user, _, ok := strings.Cut(url[start:at], ":")
+	if !ok {
+		return url
+	}
+	return url[:start] + user + ":xxxxx" + url[at:]
 }
 
 // runConform runs the conformance suite against a broker (the in-process

@@ -24,6 +24,9 @@ import (
 
 const fuzzHint = "mqttbench fuzz --broker tcp://127.0.0.1:1883 --duration 2m --pid 1234"
 
+// refSpeaks is what the in-process reference broker serves.
+const refSpeaks = "the in-process reference broker speaks MQTT 3.1.1 and 3.1"
+
 // runFuzz sends seeded malformed, unusual and mutated packets to a broker
 // (the in-process one by default), or replays one reproducer.
 func runFuzz(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -35,7 +38,7 @@ func runFuzz(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	proto := fs.String("protocol", "3.1.1", "protocol version: 3.1.1 or 5 (3.1 too)")
 	pid := fs.Int("pid", 0, "broker process ID: a crash is also the process gone, and RSS growth is watched")
 	rssBound := fs.Int64("rss-bound", 256, "RSS growth over the start, in MiB, that is a finding (with --pid)")
-	out := fs.String("out", "", "directory for fuzz.json and reproducers/ (default results/fuzz-<time>)")
+	out := fs.String("out", "", "directory for fuzz.json, fuzz.html and reproducers/ (default results/fuzz-<time>)")
 	replay := fs.String("replay", "", "replay this reproducer file and report whether it still reproduces")
 	workers := fs.Int("workers", 4, "cases run concurrently")
 	deadline := fs.Duration("deadline", 5*time.Second, "a liveness probe unanswered this long is a hang")
@@ -61,6 +64,19 @@ func runFuzz(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *restart != "" && *brokerURL == "" {
 		return usageError(stderr, "fuzz", fuzzHint, "--restart needs --broker")
+	}
+	// The reference broker refuses a 5.0 CONNECT: without this every case
+	// would fail on our own CONNECT, which reads as a broker fault.
+	if *brokerURL == "" && *replay == "" && v == packetgen.V5 {
+		return usageError(stderr, "fuzz", "mqttbench fuzz --broker tcp://127.0.0.1:1883 --protocol 5 --duration 2m", "%s; fuzzing MQTT 5.0 needs --broker URL", refSpeaks)
+	}
+	if *brokerURL == "" && *replay != "" {
+		if rep, err := fuzz.ReadReproducer(*replay); err == nil {
+			if c, _ := rep.ToCase(); c.Version == packetgen.V5 {
+				return usageError(stderr, "fuzz", "mqttbench fuzz --replay "+*replay+" --broker tcp://127.0.0.1:1883",
+					"%s; replaying an MQTT 5.0 reproducer needs --broker URL", refSpeaks)
+			}
+		}
 	}
 	if *pid > 0 && !pidExists(*pid) {
 		return usageError(stderr, "fuzz", fuzzHint, "--pid %d: no such process", *pid)
@@ -115,12 +131,22 @@ func runFuzz(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mqttbench fuzz: writing %s: %v\n", jsonPath, err)
 		status = exitUsage
 	}
+	// The same page as `mqttbench report DIR`, so a run can be looked at
+	// without a second command.
+	htmlPath := filepath.Join(*out, "fuzz.html")
+	err = writeHTMLFile(htmlPath, func(w io.Writer) error {
+		return writeReportHTML(w, []reports.Entry{{Name: defaultName(jsonPath), URL: res.Broker, Fuzz: res}})
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "mqttbench fuzz: writing %s: %v\n", htmlPath, err)
+		status = exitUsage
+	}
 	reports.WriteFuzzTable(stdout, res)
 	if res.Stopped != "" {
 		fmt.Fprintf(stdout, "stopped early: %s\n", res.Stopped)
 	}
 	fmt.Fprintln(stdout, res.SummaryLine())
-	fmt.Fprintf(stderr, "mqttbench fuzz: seed %d; result %s\n", res.Seed, jsonPath)
+	fmt.Fprintf(stderr, "mqttbench fuzz: seed %d; result %s; report %s\n", res.Seed, jsonPath, htmlPath)
 	switch {
 	case res.Interrupted:
 		return exitInterrupted

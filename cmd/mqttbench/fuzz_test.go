@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"html"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -160,5 +162,99 @@ func TestFuzzInterrupted(t *testing.T) {
 	res, err := reports.ReadFuzz(filepath.Join(out, "fuzz.json"))
 	if err != nil || !res.Interrupted || res.Cases == 0 {
 		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+// A run writes fuzz.html beside fuzz.json, the page `mqttbench report`
+// renders, naming every finding's reproducer; its path closes the run.
+func TestFuzzWritesHTMLReport(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(context.Background(), "fuzz", "--broker", lenient(t), "--cases", "6", "--seed", "2", "--out", out, "--deadline", "300ms")
+	if code != exitFailures {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	res, err := reports.ReadFuzz(filepath.Join(out, "fuzz.json"))
+	if err != nil || len(res.Findings) == 0 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	path := filepath.Join(out, "fuzz.html")
+	page, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(page), "<!DOCTYPE html>") || !strings.Contains(string(page), `id="findings"`) {
+		t.Fatalf("%s is not the fuzz report", path)
+	}
+	for _, f := range res.Findings {
+		if f.Reproducer == "" || !strings.Contains(string(page), html.EscapeString(f.Reproducer)) {
+			t.Errorf("%s does not name the reproducer %q of case %d", path, f.Reproducer, f.Case)
+		}
+	}
+	if lines := strings.Split(strings.TrimSpace(stderr), "\n"); !strings.Contains(lines[len(lines)-1], path) {
+		t.Errorf("the last line does not name %s:\n%s", path, stderr)
+	}
+	// The same page as `mqttbench report DIR`, but for the time it was made.
+	again := filepath.Join(t.TempDir(), "again.html")
+	if code, _, errb := runCLI(context.Background(), "report", out, "-o", again); code == exitUsage {
+		t.Fatalf("report: %s", errb)
+	}
+	b, _ := os.ReadFile(again)
+	stamp := regexp.MustCompile(`(?s)<footer.*?</footer>|\d{4}-\d\d-\d\d[ T][0-9:]+( UTC)?`)
+	if stamp.ReplaceAllString(string(b), "") != stamp.ReplaceAllString(string(page), "") {
+		t.Error("fuzz.html differs from what mqttbench report renders")
+	}
+}
+
+// The in-process broker serves 3.1.1 and 3.1 only: fuzzing or replaying
+// MQTT 5.0 without --broker is a usage error that says so, not the
+// Malformed Packet of a refused CONNECT.
+func TestFuzzV5NeedsBroker(t *testing.T) {
+	dir := t.TempDir()
+	c := fuzz.Case{Version: packetgen.V5, Generator: fuzz.GenMalformed, Class: "trailing-bytes", Rule: "MQTT-4.13.1-1",
+		Expect: packetgen.ExpectClose, Phase: packetgen.PhaseAfterConnect, Bytes: []byte{0xC0, 0x01, 0x00}}
+	rep := filepath.Join(dir, "5-spec-deviation.json")
+	if err := fuzz.NewReproducer(fuzz.SpecDeviation, "PINGREQ answered", "tcp://x:1", c, c).Write(rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--protocol", "5", "--cases", "5", "--out", dir}, "fuzzing MQTT 5.0 needs --broker URL"},
+		{[]string{"--protocol", "5.0", "--cases", "5", "--out", dir}, "fuzzing MQTT 5.0 needs --broker URL"},
+		{[]string{"--replay", rep}, "replaying an MQTT 5.0 reproducer needs --broker URL"},
+	} {
+		code, stdout, stderr := runCLI(context.Background(), append([]string{"fuzz"}, tc.args...)...)
+		first, _, _ := strings.Cut(stderr, "\n")
+		if code != exitUsage || first != "mqttbench fuzz: the in-process reference broker speaks MQTT 3.1.1 and 3.1; "+tc.want ||
+			strings.Contains(stderr+stdout, "Malformed") {
+			t.Errorf("%v: exit %d\nstdout %q\nstderr %q", tc.args, code, stdout, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "fuzz.json")); err == nil {
+		t.Error("a refused run wrote fuzz.json")
+	}
+}
+
+// A password given in a broker URL never reaches the output of conform
+// or fuzz: the URL is refused with its password masked.
+func TestFuzzConformURLPasswordMasked(t *testing.T) {
+	const secret = "s3cr3t-Pw"
+	for _, cmd := range []string{"fuzz", "conform"} {
+		for _, url := range []string{
+			"tcp://user:" + secret + "@127.0.0.1:1883",
+			"user:" + secret + "@127.0.0.1:1883",
+			"tcp://user:" + secret + "@@127.0.0.1:1883",
+			"mqtt://user:" + secret + "@127.0.0.1:1883",
+			"tcp://user:" + secret + "%zz@127.0.0.1:1883",
+		} {
+			code, stdout, stderr := runCLI(context.Background(), cmd, "--broker", url)
+			if strings.Contains(stdout+stderr, secret) {
+				t.Errorf("%s --broker %s: the password is printed:\n%s%s", cmd, url, stdout, stderr)
+			}
+			if code != exitUsage || !strings.Contains(stderr, "user:xxxxx@") || !strings.HasPrefix(stderr, "mqttbench "+cmd+": --broker") {
+				t.Errorf("%s --broker %s: exit %d, stderr %q", cmd, url, code, stderr)
+			}
+		}
 	}
 }
