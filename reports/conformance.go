@@ -19,6 +19,9 @@ const (
 	Failed    = "failed"
 	Skipped   = "skipped"
 	Deviation = "deviation" // failed as the profile's known deviation says
+	// Interrupted: the run was interrupted (SIGINT) while the spec ran, so
+	// it reached no verdict. Counted among the skipped, never the failed.
+	Interrupted = "interrupted"
 )
 
 // Conformance is the result of one conformance run.
@@ -55,12 +58,12 @@ type SpecResult struct {
 // Statement is the verdict on one normative statement.
 type Statement struct {
 	ID      string   `json:"id"`
-	Verdict string   `json:"verdict"` // passed, failed, deviation, skipped, not-testable, not-covered
+	Verdict string   `json:"verdict"` // passed, failed, deviation, interrupted, skipped, not-testable, not-covered
 	Reason  string   `json:"reason,omitempty"`
 	Specs   []string `json:"specs,omitempty"`
 }
 
-// Counts tallies specs by state.
+// Counts tallies specs by state; interrupted specs count as skipped.
 func (c *Conformance) Counts() (passed, failed, skipped, deviations int) {
 	for _, s := range c.Specs {
 		switch s.State {
@@ -84,14 +87,40 @@ func (c *Conformance) OK() bool {
 }
 
 // SummaryLine is the closing line: "N passed, N failed, N skipped", with
-// deviations counted among the skipped and named after.
+// deviations and interrupted specs counted among the skipped and named
+// after, as is an interrupted run.
 func (c *Conformance) SummaryLine() string {
 	p, f, s, d := c.Counts()
 	line := fmt.Sprintf("%d passed, %d failed, %d skipped", p, f, s+d)
+	var notes []string
 	if d > 0 {
-		line += fmt.Sprintf(" (%d known deviations)", d)
+		notes = append(notes, fmt.Sprintf("%d known deviations", d))
+	}
+	if c.Interrupted {
+		switch n := len(c.InterruptedSpecs()); n {
+		case 0:
+			notes = append(notes, "interrupted")
+		case 1:
+			notes = append(notes, "interrupted: 1 spec stopped before its verdict")
+		default:
+			notes = append(notes, fmt.Sprintf("interrupted: %d specs stopped before their verdicts", n))
+		}
+	}
+	if len(notes) > 0 {
+		line += " (" + strings.Join(notes, "; ") + ")"
 	}
 	return line
+}
+
+// InterruptedSpecs are the specs an interruption stopped mid-run.
+func (c *Conformance) InterruptedSpecs() []SpecResult {
+	var out []SpecResult
+	for _, s := range c.Specs {
+		if s.State == Interrupted {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Verdicts computes each statement's verdict from the specs that cite it,
@@ -104,7 +133,9 @@ func (c *Conformance) Verdicts(all []string, notTestable map[string]string) {
 			bySt[id] = append(bySt[id], s)
 		}
 	}
-	rank := map[string]int{Failed: 4, Deviation: 3, Passed: 2, Skipped: 1}
+	// An interrupted spec reached no verdict: it never fails a statement,
+	// but a pass by another spec is not the whole story either.
+	rank := map[string]int{Failed: 5, Deviation: 4, Interrupted: 3, Passed: 2, Skipped: 1}
 	seen := map[string]bool{}
 	var out []Statement
 	add := func(id string) {

@@ -85,3 +85,61 @@ func TestVerdicts(t *testing.T) {
 		t.Errorf("summary %q", line)
 	}
 }
+
+// An interrupted run blames no statement: the spec SIGINT stopped is
+// <skipped> (not <failure>, not <error>) and counted among the skipped,
+// its statements' verdict is "interrupted", and the run gets an
+// <error type="interrupted"> of its own so that CI does not read the
+// report as green.
+func TestInterruptedRun(t *testing.T) {
+	c := &Conformance{
+		Kind: "conformance", Broker: "inproc", Protocol: "3.1.1", Seed: 7, Interrupted: true,
+		Specs: []SpecResult{
+			{Name: "[MQTT-3.1.0-1] closes on a first packet other than CONNECT", Section: "3.1 CONNECT",
+				Statements: []string{"MQTT-3.1.0-1"}, State: Passed},
+			{Name: "[MQTT-3.1.2-24 MQTT-3.1.0-1] closes a connection silent for 1.5 x its keep alive", Section: "3.1 CONNECT",
+				Statements: []string{"MQTT-3.1.2-24", "MQTT-3.1.0-1"}, State: Interrupted,
+				Message: "interrupted before the spec finished (Interrupted by User)"},
+		},
+	}
+	c.Verdicts([]string{"MQTT-3.1.0-1", "MQTT-3.1.2-24"}, nil)
+	for _, st := range c.Statements {
+		if st.Verdict != Interrupted {
+			t.Errorf("%s: verdict %s, want %s", st.ID, st.Verdict, Interrupted)
+		}
+	}
+	if line := c.SummaryLine(); line != "1 passed, 0 failed, 1 skipped (interrupted: 1 spec stopped before its verdict)" {
+		t.Errorf("summary %q", line)
+	}
+	if c.OK() {
+		t.Error("an interrupted run is not OK")
+	}
+
+	path := filepath.Join(t.TempDir(), "c.xml")
+	if err := c.WriteJUnit(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got junitSuites
+	if err := xml.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Tests != 3 || got.Failures != 0 || got.Errors != 1 || got.Skipped != 1 {
+		t.Fatalf("totals tests=%d failures=%d errors=%d skipped=%d\n%s", got.Tests, got.Failures, got.Errors, got.Skipped, b)
+	}
+	if strings.Contains(string(b), "<failure") {
+		t.Fatalf("an interruption was written as <failure>:\n%s", b)
+	}
+	spec := got.Suites[0].Cases[1]
+	if spec.Skipped == nil || spec.Error != nil || !strings.HasPrefix(spec.Skipped.Message, "interrupted") {
+		t.Errorf("interrupted spec: %+v", spec)
+	}
+	run := got.Suites[1].Cases[0]
+	if run.Name != "interrupted" || run.Error == nil || run.Error.Type != Interrupted ||
+		!strings.Contains(run.Error.Body, "MQTT-3.1.2-24") {
+		t.Errorf("run-level testcase: %+v", run)
+	}
+}

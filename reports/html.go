@@ -132,10 +132,7 @@ func WriteConformanceHTML(w io.Writer, c *Conformance) error {
 		{"Started", c.Started.UTC().Format(time.RFC3339)},
 		{"Duration", fmtDuration(c.Duration)},
 	}
-	verdict := c.SummaryLine()
-	if c.Interrupted {
-		verdict += " (interrupted)"
-	}
+	verdict := c.SummaryLine() // names an interruption
 	return render(w, "conformance", page{Title: "Conformance: " + RedactURL(c.Broker), Meta: meta, OK: c.OK(), Verdict: verdict, Data: d})
 }
 

@@ -40,6 +40,7 @@ type junitCase struct {
 	Classname string        `xml:"classname,attr"`
 	Time      float64       `xml:"time,attr"`
 	Failure   *junitMessage `xml:"failure,omitempty"`
+	Error     *junitMessage `xml:"error,omitempty"`
 	Skipped   *junitMessage `xml:"skipped,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
 }
@@ -56,6 +57,15 @@ type junitMessage struct {
 // the wire trace in its body; known deviations and profile skips are
 // <skipped> with their reason; failures outside any spec are a
 // "suite" testcase failure.
+//
+// An interrupted run (SIGINT) blames no statement. The spec it stopped is
+// <skipped message="interrupted: ...">: Jenkins, GitLab, GitHub's JUnit
+// reporters and Azure all count an <error> as a failed test, which would
+// show the spec's statements as broken, while <skipped> reads as "no
+// verdict" everywhere. So that the incomplete report is not read as green,
+// the run itself gets a testcase "interrupted" (class "suite") holding an
+// <error type="interrupted">: in JUnit an error is a test that could not
+// complete, not a failed assertion, and every tool marks the report red.
 func (c *Conformance) WriteJUnit(path string) error {
 	root := junitSuites{Name: "mqttbench conformance " + c.Broker, Time: c.Duration.Seconds()}
 	index := map[string]int{}
@@ -77,6 +87,13 @@ func (c *Conformance) WriteJUnit(path string) error {
 		case Skipped, Deviation:
 			tc.Skipped = &junitMessage{Message: s.Message}
 			suite.Skipped++
+		case Interrupted:
+			msg := s.Message
+			if !strings.HasPrefix(msg, Interrupted) {
+				msg = strings.TrimSuffix(Interrupted+": "+msg, ": ")
+			}
+			tc.Skipped = &junitMessage{Message: msg}
+			suite.Skipped++
 		}
 		if s.State != Failed {
 			tc.SystemOut = trace
@@ -86,16 +103,30 @@ func (c *Conformance) WriteJUnit(path string) error {
 		suite.Cases = append(suite.Cases, tc)
 	}
 	if len(c.SuiteErrors) > 0 || c.Interrupted {
-		msg := strings.Join(c.SuiteErrors, "\n")
-		if c.Interrupted {
-			msg = strings.TrimSpace("interrupted before the run finished\n" + msg)
+		run := junitSuite{Name: "suite"}
+		if len(c.SuiteErrors) > 0 {
+			run.Tests++
+			run.Failures++
+			run.Cases = append(run.Cases, junitCase{Name: "suite", Classname: "suite",
+				Failure: &junitMessage{Message: strings.Join(c.SuiteErrors, "\n"), Type: "suite"}})
 		}
-		root.Suites = append(root.Suites, junitSuite{Name: "suite", Tests: 1, Failures: 1,
-			Cases: []junitCase{{Name: "suite", Classname: "suite", Failure: &junitMessage{Message: msg, Type: "suite"}}}})
+		if c.Interrupted {
+			var body strings.Builder
+			for _, s := range c.InterruptedSpecs() {
+				body.WriteString("stopped before its verdict: " + s.Name + "\n")
+			}
+			run.Tests++
+			run.Errors++
+			run.Cases = append(run.Cases, junitCase{Name: "interrupted", Classname: "suite",
+				Error: &junitMessage{Message: "interrupted before the run finished; specs not run have no result",
+					Type: Interrupted, Body: body.String()}})
+		}
+		root.Suites = append(root.Suites, run)
 	}
 	for _, s := range root.Suites {
 		root.Tests += s.Tests
 		root.Failures += s.Failures
+		root.Errors += s.Errors
 		root.Skipped += s.Skipped
 	}
 	b, err := xml.MarshalIndent(root, "", "  ")

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mqttbench/mqttbench/packetgen"
+	"github.com/mqttbench/mqttbench/reports"
 	"github.com/mqttbench/mqttbench/wire"
 )
 
@@ -41,6 +43,24 @@ type Config struct {
 	Grace time.Duration
 	// Seed makes client identifiers and topic prefixes unique per run.
 	Seed uint64
+}
+
+// BrokerAddr turns a broker given as mqttbench conform's --broker takes
+// it, tcp://host:port or host:port, into the host:port to dial. Errors
+// never show a password: they end up in CI logs.
+func BrokerAddr(url string) (string, error) {
+	addr := strings.TrimPrefix(url, "tcp://")
+	shown := reports.RedactURL(url)
+	switch {
+	case strings.Contains(addr, "://"):
+		return "", fmt.Errorf("--broker %q: only tcp:// is supported", shown)
+	case strings.Contains(addr, "@"):
+		return "", fmt.Errorf("--broker %q: credentials in the URL are not supported (the profile has username and password)", shown)
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		return "", fmt.Errorf("--broker %q: want tcp://host:port or host:port", shown)
+	}
+	return addr, nil
 }
 
 func (c *Config) withDefaults() {

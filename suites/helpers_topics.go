@@ -13,7 +13,7 @@ import (
 
 // Helpers of the SUBSCRIBE, UNSUBSCRIBE, topic and error sections
 // (3_8_subscribe.go, 3_9_suback.go, 3_10_unsubscribe.go, 4_7_topics.go,
-// 4_8_errors.go, 6_0_websocket.go).
+// 4_8_errors.go).
 
 // sendUnchecked writes p without the encoder's checks, so that a spec can
 // send what a client must not (an invalid filter, QoS 3, no filter).

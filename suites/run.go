@@ -157,12 +157,15 @@ func Convert(r types.Report, cfg Config) *reports.Conformance {
 		case sp.State == types.SpecStateSkipped || sp.State == types.SpecStatePending:
 			out.State = reports.Skipped
 			out.Message = sp.Failure.Message
+		case sp.State == types.SpecStateInterrupted:
+			// SIGINT stopped the spec before it reached a verdict: that
+			// says nothing about its statements, so it is no failure.
+			res.Interrupted = true
+			out.State = reports.Interrupted
+			out.Message = "interrupted before the spec finished (" + sp.Failure.Message + ")"
 		default:
 			out.State = reports.Failed
 			out.Message = sp.Failure.Message
-			if sp.State == types.SpecStateInterrupted {
-				res.Interrupted = true
-			}
 			if sp.State == types.SpecStatePanicked && sp.Failure.ForwardedPanic != "" {
 				out.Message = "panic: " + sp.Failure.ForwardedPanic
 			}

@@ -53,7 +53,9 @@ func (s *S) Spec(ids, text string, args ...any) {
 		return
 	}
 	name := "[" + strings.Join(statements, " ") + "] " + text
-	decorators := append([]any{ginkgo.Label(s.versionLabel())}, args[:len(args)-1]...)
+	// Offset(1): the spec's location is the s.Spec call in the section
+	// file, not this line.
+	decorators := append([]any{ginkgo.Label(s.versionLabel()), ginkgo.Offset(1)}, args[:len(args)-1]...)
 	cfg := s.cfg
 	decorators = append(decorators, func() {
 		w := newWorld(cfg, statements)

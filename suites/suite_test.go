@@ -15,10 +15,11 @@ import (
 	"github.com/mqttbench/mqttbench/wire"
 )
 
-// go test ./suites -args --broker 127.0.0.1:1883 runs the specs against
-// a broker; without it they run against the in-process reference broker.
+// go test ./suites -args --broker tcp://127.0.0.1:1883 runs the specs
+// against a broker (host:port works too, as with mqttbench conform);
+// without it they run against the in-process reference broker.
 var (
-	brokerAddr = flag.String("broker", "", "host:port of the broker under test (default: in-process reference broker)")
+	brokerAddr = flag.String("broker", "", "broker under test, tcp://host:port or host:port (default: in-process reference broker)")
 	profile    = flag.String("profile", "", "capability profile (YAML)")
 	grace      = flag.Duration("grace", 0, "extra time allowed beyond the specification's timings")
 	fault      = flag.String("fault", "", "break one behaviour of the in-process broker (self-validation)")
@@ -27,7 +28,7 @@ var (
 
 func TestConformance(t *testing.T) {
 	gomega.RegisterFailHandler(ginkgo.Fail)
-	cfg := suites.Config{Broker: *brokerAddr, Grace: *grace, Seed: uint64(ginkgo.GinkgoRandomSeed())}
+	cfg := suites.Config{Grace: *grace, Seed: uint64(ginkgo.GinkgoRandomSeed())}
 	if *profile != "" {
 		p, err := suites.LoadProfile(*profile)
 		if err != nil {
@@ -35,6 +36,7 @@ func TestConformance(t *testing.T) {
 		}
 		cfg.Profile = p
 	}
+	var addr string
 	if *brokerAddr == "" {
 		opts := broker.Options{Listen: []string{"127.0.0.1:0"}}
 		if *fault != "" && !broker.ParseFault(*fault, &opts.Faults) {
@@ -45,10 +47,17 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { srv.Close() })
-		cfg.Broker = srv.Addrs()[0].String()
+		addr = srv.Addrs()[0].String()
+		cfg.Broker = addr
+	} else {
+		var err error
+		if addr, err = suites.BrokerAddr(*brokerAddr); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Broker = *brokerAddr
 	}
-	cfg.Dial = wire.TCP(cfg.Broker)
-	if c, err := net.DialTimeout("tcp", cfg.Broker, 2*time.Second); err != nil {
+	cfg.Dial = wire.TCP(addr)
+	if c, err := net.DialTimeout("tcp", addr, 2*time.Second); err != nil {
 		t.Fatalf("broker %s is unreachable: %v", cfg.Broker, err)
 	} else {
 		c.Close()
@@ -61,5 +70,55 @@ func TestConformance(t *testing.T) {
 			}
 		})
 	}
-	ginkgo.RunSpecs(t, "mqttbench conformance")
+	suiteConfig, reporterConfig := ginkgo.GinkgoConfiguration()
+	suiteConfig.RandomizeAllSpecs = randomizeAll(flag.CommandLine, suiteConfig.RandomizeAllSpecs, reporterConfig.FdOutput)
+	ginkgo.RunSpecs(t, "mqttbench conformance", suiteConfig, reporterConfig)
+}
+
+// randomizeAll decides Ginkgo's RandomizeAllSpecs as mqttbench conform
+// does: every spec in random order (the seed is printed, and recorded in
+// the JSON result), so that specs that depend on each other's order show.
+// Ginkgo's own default only shuffles the top-level containers, here whole
+// sections. An explicit -ginkgo.randomize-all (true or false; under the
+// ginkgo CLI pass it after "--") or -ginkgo.fd, which runs specs in
+// declaration order, is the user's choice and is kept.
+func randomizeAll(fs *flag.FlagSet, given, fdOutput bool) bool {
+	explicit := fdOutput
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "ginkgo.randomize-all" || f.Name == "ginkgo.randomizeAllSpecs" {
+			explicit = true
+		}
+	})
+	if explicit {
+		return given
+	}
+	return true
+}
+
+// Under go test and the ginkgo CLI every spec is shuffled, as mqttbench
+// conform does, unless the user chose an order.
+func TestRandomizeAll(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		fd   bool
+		want bool
+	}{
+		{nil, false, true},
+		{[]string{"-ginkgo.seed=7"}, false, true},
+		{[]string{"-ginkgo.randomize-all"}, false, true},
+		{[]string{"-ginkgo.randomize-all=false"}, false, false},
+		{[]string{"-ginkgo.randomizeAllSpecs=false"}, false, false},
+		{nil, true, false}, // -ginkgo.fd runs specs in declaration order
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		given := fs.Bool("ginkgo.randomize-all", false, "")
+		fs.BoolVar(given, "ginkgo.randomizeAllSpecs", false, "")
+		fs.Int64("ginkgo.seed", 0, "")
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if got := randomizeAll(fs, *given, tc.fd); got != tc.want {
+			t.Errorf("%v (fd %v): randomize all %v, want %v", tc.args, tc.fd, got, tc.want)
+		}
+	}
 }
