@@ -274,7 +274,9 @@ func (c *conn) clientID() string {
 }
 
 // recoverPanic turns a panic while serving one connection into the end of
-// that connection, logged with its stack; the broker goes on.
+// that connection, logged with its stack; the broker goes on. It works only
+// deferred directly (defer c.recoverPanic(...)): recover returns nil when
+// called from a function the deferred one calls.
 func (c *conn) recoverPanic(where string) {
 	if r := recover(); r != nil {
 		c.srv.log.Error("panic while serving a connection", "where", where, "client", c.clientID(),
@@ -287,7 +289,6 @@ func (c *conn) recoverPanic(where string) {
 // is published unless the client said DISCONNECT, and a clean session ends.
 func (c *conn) serve() (err error) {
 	defer func() {
-		c.recoverPanic("reader")
 		c.close(io.EOF)
 		c.writers.Wait()
 		c.nc.Close()
@@ -296,6 +297,10 @@ func (c *conn) serve() (err error) {
 			err = c.reason
 		}
 	}()
+	// Deferred on its own and so run first: recover stops a panic only
+	// when the deferred function itself calls it, and called from inside
+	// the clean-up above it would return nil.
+	defer c.recoverPanic("reader")
 	if err := c.handshake(); err != nil {
 		c.close(err)
 		return err
@@ -524,6 +529,7 @@ func refusableFilter(p packetgen.Packet, err error, v packetgen.Version) bool {
 }
 
 func (c *conn) handlePublish(p *packetgen.Publish) error {
+	c.srv.opts.Faults.panicOn(p.Topic)
 	c.srv.stats.Received.Add(1)
 	m := &message{topic: p.Topic, payload: p.Payload, qos: p.QoS, retain: p.Retain}
 	switch p.QoS {

@@ -24,6 +24,12 @@ type Faults struct {
 	GrantInvalidFilters bool // accept 'a/#/b' and friends in SUBSCRIBE
 	DowngradeToQoS0     bool // deliver everything at QoS 0
 	ReverseQueue        bool // deliver queued messages newest first
+
+	// PanicTopic, when set, makes the reader panic on a PUBLISH to this
+	// topic name. It is for the broker's own tests, which prove that a
+	// panic ends only its connection; no suite checks it, so it has no
+	// name below.
+	PanicTopic string
 }
 
 // Fault names as the command line and the self-validation spell them.
@@ -87,4 +93,11 @@ func widen(f, n []string) bool {
 		return false
 	}
 	return len(n) > 0 && f[0] == n[0] && widen(f[1:], n[1:])
+}
+
+// panicOn panics when name is the PanicTopic fault's topic.
+func (f *Faults) panicOn(name []byte) {
+	if f.PanicTopic != "" && string(name) == f.PanicTopic {
+		panic("injected fault: a PUBLISH to " + f.PanicTopic)
+	}
 }

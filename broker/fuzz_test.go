@@ -114,7 +114,9 @@ func checkConn(data []byte, mode byte, faults Faults) (err error) {
 	}
 	// Everything the fuzzed connection published is queued by now; a
 	// PINGRESP to the subscriber comes after it.
-	sub.sync()
+	if err := sub.sync(); err != nil {
+		return fmt.Errorf("%v after the stream: % X", err, clip(stream))
+	}
 	for m, n := range sub.counts() {
 		if n > j.QoS2[m] {
 			return fmt.Errorf("QoS 2 message topic %q payload %q delivered %d times; the stream holds %d such messages: % X",
@@ -243,18 +245,26 @@ func (c *counter) read(rd *packetgen.Reader) {
 	}
 }
 
+// syncWait bounds sync. It is longer than fuzzWait: sync is not a
+// timing check, and on a loaded machine a short wait would let the QoS 2
+// count be read before the deliveries arrived.
+const syncWait = 10 * time.Second
+
 // sync waits until the broker has sent everything queued before a
 // PINGREQ (or the subscriber is gone: taken over by the fuzzed client).
-func (c *counter) sync() {
-	c.nc.SetWriteDeadline(time.Now().Add(fuzzWait)) //nolint:errcheck
+// No PINGRESP in time is an error: the counts would not be complete.
+func (c *counter) sync() error {
+	c.nc.SetWriteDeadline(time.Now().Add(syncWait)) //nolint:errcheck
 	if _, err := c.nc.Write([]byte{0xC0, 0}); err != nil {
-		return
+		return nil // taken over or closed: nothing more will arrive
 	}
 	select {
 	case <-c.pong:
 	case <-c.done:
-	case <-time.After(fuzzWait):
+	case <-time.After(syncWait):
+		return fmt.Errorf("the subscriber got no PINGRESP within %s", syncWait)
 	}
+	return nil
 }
 
 func (c *counter) counts() map[fuzz.Message]int {

@@ -217,13 +217,32 @@ func (s *Server) publish(m *message) {
 	if m.retain && !s.opts.DisableRetain && !s.opts.Faults.ForgetRetained {
 		s.retain(m)
 	}
-	type target struct {
-		s   *session
-		qos packetgen.QoS
-	}
 	var buf [16]target
-	targets := buf[:0]
+	targets := s.targets(m.topic, buf[:0])
+	// Live deliveries carry RETAIN 0 (MQTT-3.3.1-9).
+	liveRetain := m.retain && s.opts.Faults.LiveRetainFlag
+	for _, t := range targets {
+		qos := min(t.qos, m.qos)
+		if s.opts.Faults.DowngradeToQoS0 {
+			qos = 0
+		}
+		t.s.deliver(m, qos, liveRetain)
+	}
+}
+
+// target is a session a message goes to, at the highest QoS among its
+// matching subscriptions.
+type target struct {
+	s   *session
+	qos packetgen.QoS
+}
+
+// targets appends the sessions subscribed to name. The read lock is
+// released by a deferred call, so a panic while matching (recovered per
+// connection) cannot leave the broker locked.
+func (s *Server) targets(name []byte, targets []target) []target {
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	add := func(filter string, sess *session) {
 		granted := sess.grantedLocked(filter)
 		for i := range targets {
@@ -235,20 +254,11 @@ func (s *Server) publish(m *message) {
 		targets = append(targets, target{sess, granted})
 	}
 	if f := s.opts.Faults; f.WidenPlus || f.DollarWildcard {
-		s.faultyMatchLocked(m.topic, add)
+		s.faultyMatchLocked(name, add)
 	} else {
-		s.subs.MatchBytes(m.topic, add)
+		s.subs.MatchBytes(name, add)
 	}
-	s.mu.RUnlock()
-	// Live deliveries carry RETAIN 0 (MQTT-3.3.1-9).
-	liveRetain := m.retain && s.opts.Faults.LiveRetainFlag
-	for _, t := range targets {
-		qos := min(t.qos, m.qos)
-		if s.opts.Faults.DowngradeToQoS0 {
-			qos = 0
-		}
-		t.s.deliver(m, qos, liveRetain)
-	}
+	return targets
 }
 
 // faultyMatchLocked matches every subscription with the WidenPlus or
