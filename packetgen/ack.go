@@ -95,7 +95,7 @@ func decodeAck(c *cursor, p *Puback, from Side) (err error) {
 		return err
 	}
 	if p.PacketID == 0 {
-		return violation(c.v, c.t, ruleAckPacketID, "2.3.1", ProtocolError, "packet identifier is 0")
+		return violation(c.v, c.t, ruleAckPacketID, secPacketID, ProtocolError, "packet identifier is 0")
 	}
 	if c.v != V5 {
 		return c.done()
@@ -132,7 +132,7 @@ func checkAckReason(t Type, v Version, rc ReasonCode) error {
 	}
 	if !ok {
 		r := ackReasonRule[t]
-		return violation(v, t, rules{v5: r.rule}, r.section, ProtocolError,
+		return violation(v, t, rules{v5: r.rule}, sec(r.section), ProtocolError,
 			"reason code 0x%02X is not one %s may carry", byte(rc), t)
 	}
 	return nil
@@ -140,11 +140,11 @@ func checkAckReason(t Type, v Version, rc ReasonCode) error {
 
 func validateAck(p *Puback, t Type, v Version, from Side) error {
 	if p.PacketID == 0 {
-		return violation(v, t, ruleAckPacketID, "2.3.1", ProtocolError, "packet identifier is 0")
+		return violation(v, t, ruleAckPacketID, secPacketID, ProtocolError, "packet identifier is 0")
 	}
 	if v != V5 {
 		if p.ReasonCode != 0 || !p.Properties.Empty() {
-			return violation(v, t, ruleProtocolViolation, "3.4", MalformedPacket,
+			return violation(v, t, ruleProtocolViolation, typeSection(t), MalformedPacket,
 				"reason codes and properties exist only in MQTT 5.0")
 		}
 		return nil

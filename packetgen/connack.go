@@ -60,7 +60,7 @@ func (p *Connack) decode(c *cursor, flags byte, from Side) error {
 		return p.check(c.v)
 	}
 	if f&0xFE != 0 {
-		return violation(c.v, TypeConnack, ruleConnackFlags, "3.2.2.1", MalformedPacket,
+		return violation(c.v, TypeConnack, ruleConnackFlags, sec("3.2.2.1"), MalformedPacket,
 			"reserved connect acknowledge flags are set: 0x%02X", f)
 	}
 	p.SessionPresent = f&1 != 0
@@ -78,15 +78,15 @@ func (p *Connack) decode(c *cursor, flags byte, from Side) error {
 func (p *Connack) check(v Version) error {
 	if v == V5 {
 		if !connackReasons[p.ReasonCode] {
-			return violation(v, TypeConnack, rules{v5: "MQTT-3.2.2-8"}, "3.2.2.2", ProtocolError,
+			return violation(v, TypeConnack, rules{v5: "MQTT-3.2.2-8"}, sec("3.2.2.2"), ProtocolError,
 				"reason code 0x%02X is not one CONNACK may carry", byte(p.ReasonCode))
 		}
 	} else if p.ReasonCode > 5 {
-		return violation(v, TypeConnack, rules{v311: "MQTT-3.2.2-6"}, "3.2.2.3", ProtocolError,
+		return violation(v, TypeConnack, rules{v311: "MQTT-3.2.2-6"}, sec("3.2.2.3"), ProtocolError,
 			"return code %d is reserved", byte(p.ReasonCode))
 	}
 	if p.SessionPresent && p.ReasonCode != 0 && v != V31 {
-		return violation(v, TypeConnack, ruleSessionPresent, "3.2.2.2", ProtocolError,
+		return violation(v, TypeConnack, ruleSessionPresent, secSessionPresent, ProtocolError,
 			"session present is 1 with the refusing code 0x%02X", byte(p.ReasonCode))
 	}
 	return nil

@@ -2,6 +2,7 @@ package packetgen
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/mqttbench/mqttbench/packetgen/topic"
 )
@@ -188,11 +189,11 @@ func (p *Connect) decode(c *cursor, flags byte, from Side) error {
 	p.ProtocolLevel = Version(lv)
 	nameOK, levelOK := protocolOK(name, p.ProtocolLevel)
 	if !nameOK {
-		return violation(c.v, TypeConnect, ruleProtocolName, "3.1.2.1", UnsupportedProtocolVersion,
+		return violation(c.v, TypeConnect, ruleProtocolName, sec("3.1.2.1"), UnsupportedProtocolVersion,
 			"protocol name %q is neither \"MQTT\" nor \"MQIsdp\"", name)
 	}
 	if !levelOK {
-		return violation(c.v, TypeConnect, ruleProtocolLevel, "3.1.2.2", UnsupportedProtocolVersion,
+		return violation(c.v, TypeConnect, ruleProtocolLevel, sec("3.1.2.2"), UnsupportedProtocolVersion,
 			"protocol level %d is not supported with protocol name %q", lv, name)
 	}
 	// From here on the packet's own version decides the rules.
@@ -203,25 +204,25 @@ func (p *Connect) decode(c *cursor, flags byte, from Side) error {
 		return err
 	}
 	if f&connectReserved != 0 {
-		return violation(v, TypeConnect, ruleConnectReserve, "3.1.2.3", MalformedPacket,
+		return violation(v, TypeConnect, ruleConnectReserve, sec("3.1.2.3"), MalformedPacket,
 			"the reserved connect flag (bit 0) is set: flags 0x%02X", f)
 	}
 	p.CleanStart = f&connectCleanStart != 0
 	willQoS := QoS(f >> connectWillQoSShift & 3)
 	if f&connectWillFlag == 0 {
 		if willQoS != 0 {
-			return violation(v, TypeConnect, ruleWillQoSNoFlag, "3.1.2.6", MalformedPacket,
+			return violation(v, TypeConnect, ruleWillQoSNoFlag, sec("3.1.2.6"), MalformedPacket,
 				"will QoS is %d but the will flag is 0", willQoS)
 		}
 		if f&connectWillRetain != 0 {
-			return violation(v, TypeConnect, ruleWillRetainFlag, "3.1.2.7", MalformedPacket,
+			return violation(v, TypeConnect, ruleWillRetainFlag, sec("3.1.2.7"), MalformedPacket,
 				"will retain is set but the will flag is 0")
 		}
 	} else if willQoS == 3 {
-		return violation(v, TypeConnect, ruleWillQoS3, "3.1.2.6", MalformedPacket, "will QoS is 3")
+		return violation(v, TypeConnect, ruleWillQoS3, sec("3.1.2.6"), MalformedPacket, "will QoS is 3")
 	}
 	if v != V5 && f&connectPassword != 0 && f&connectUsername == 0 {
-		return violation(v, TypeConnect, rulePasswordNoUser, "3.1.2.9", MalformedPacket,
+		return violation(v, TypeConnect, rulePasswordNoUser, sec("3.1.2.9"), MalformedPacket,
 			"the password flag is set without the user name flag")
 	}
 	if p.KeepAlive, err = c.uint16("keep alive"); err != nil {
@@ -243,7 +244,7 @@ func (p *Connect) decode(c *cursor, flags byte, from Side) error {
 				return err
 			}
 		}
-		t, err := c.binary("will topic")
+		t, err := c.stringBytes("will topic")
 		if err != nil {
 			return promised(err, ruleWillFields, v)
 		}
@@ -258,9 +259,14 @@ func (p *Connect) decode(c *cursor, flags byte, from Side) error {
 	}
 	if f&connectUsername != 0 {
 		p.UsernameFlag = true
-		if p.Username, err = c.utf8("user name"); err != nil {
+		b, err := c.stringBytes("user name")
+		if err != nil {
 			return promised(err, ruleUsernameField, v)
 		}
+		if err := c.checkUTF8("user name", b); err != nil {
+			return err
+		}
+		p.Username = string(b)
 	}
 	if f&connectPassword != 0 {
 		p.PasswordFlag = true
@@ -281,13 +287,13 @@ func (p *Connect) checkClientID(v Version) error {
 	switch v {
 	case V311:
 		if p.ClientID == "" && !p.CleanStart {
-			return violation(v, TypeConnect, ruleEmptyClientID, "3.1.3.1", ClientIdentifierNotValid,
+			return violation(v, TypeConnect, ruleEmptyClientID, sec("3.1.3.1"), ClientIdentifierNotValid,
 				"an empty client identifier needs clean session 1")
 		}
 	case V31:
 		// 3.1 §3.1 payload: the identifier is 1 to 23 characters.
 		if n := len(p.ClientID); n == 0 || n > 23 {
-			return violation(v, TypeConnect, ruleClientIDReject, "3.1.3.1", ClientIdentifierNotValid,
+			return violation(v, TypeConnect, ruleClientIDReject, sec("3.1.3.1"), ClientIdentifierNotValid,
 				"a 3.1 client identifier must be 1 to 23 characters, this one has %d bytes", n)
 		}
 	}
@@ -297,11 +303,11 @@ func (p *Connect) checkClientID(v Version) error {
 func (p *Connect) validate(v Version, from Side) error {
 	v = p.level(v)
 	if nameOK, levelOK := protocolOK(p.name(v), v); !nameOK || !levelOK {
-		return violation(v, TypeConnect, ruleProtocolLevel, "3.1.2.2", UnsupportedProtocolVersion,
+		return violation(v, TypeConnect, ruleProtocolLevel, sec("3.1.2.2"), UnsupportedProtocolVersion,
 			"protocol %q level %d is not one this codec speaks", p.name(v), byte(v))
 	}
 	if p.PasswordFlag && !p.UsernameFlag && v != V5 {
-		return violation(v, TypeConnect, rulePasswordNoUser, "3.1.2.9", MalformedPacket,
+		return violation(v, TypeConnect, rulePasswordNoUser, sec("3.1.2.9"), MalformedPacket,
 			"the password flag is set without the user name flag")
 	}
 	if err := checkField(v, TypeConnect, "client identifier", p.ClientID); err != nil {
@@ -316,7 +322,7 @@ func (p *Connect) validate(v Version, from Side) error {
 	}
 	if w := p.Will; w != nil {
 		if w.QoS > 2 {
-			return violation(v, TypeConnect, ruleWillQoS3, "3.1.2.6", MalformedPacket, "will QoS is %d", w.QoS)
+			return violation(v, TypeConnect, ruleWillQoS3, sec("3.1.2.6"), MalformedPacket, "will QoS is %d", w.QoS)
 		}
 		if err := topic.ValidateName(w.Topic, v == V5); err != nil {
 			return topicViolation(v, TypeConnect, "will topic", err, TopicNameInvalid)
@@ -341,7 +347,7 @@ func (p *Connect) validate(v Version, from Side) error {
 		return tooLong(v, TypeConnect, "password", len(p.Password))
 	}
 	if !p.PasswordFlag && len(p.Password) > 0 || !p.UsernameFlag && p.Username != "" {
-		return violation(v, TypeConnect, ruleProtocolViolation, "3.1.2.8", MalformedPacket,
+		return violation(v, TypeConnect, ruleProtocolViolation, sec("3.1.2.8"), MalformedPacket,
 			"a user name or password is set but its flag is 0")
 	}
 	return p.checkClientID(v)
@@ -356,21 +362,22 @@ var (
 )
 
 // promised names the flag's statement when a field the flag promises is
-// missing: the packet ends where the field should be.
+// missing: err is the overrun of reading it (the packet ends where the
+// field should be).
 func promised(err error, r rules, v Version) error {
-	if vi := AsViolation(err); vi != nil && vi.Section == "1.5.6" {
+	if vi := AsViolation(err); vi != nil {
 		vi.Rule = r.of(v)
 	}
 	return err
 }
 
 func noProps(v Version, t Type) error {
-	return violation(v, t, ruleProtocolViolation, "2.2.2", MalformedPacket,
+	return violation(v, t, ruleProtocolViolation, secProperties, MalformedPacket,
 		"properties exist only in MQTT 5.0, not in %s", v)
 }
 
 func tooLong(v Version, t Type, field string, n int) error {
-	return violation(v, t, ruleProtocolViolation, "1.5.6", MalformedPacket,
+	return violation(v, t, ruleProtocolViolation, secBinary, MalformedPacket,
 		"%s is %d bytes, more than %d", field, n, MaxStringLength)
 }
 
@@ -386,7 +393,9 @@ func topicViolation(v Version, t Type, field string, err error, reason ReasonCod
 	section := "4.7"
 	switch {
 	case isUTF8Rule(te.Rule):
-		reason, section = MalformedPacket, "1.5.3"
+		reason, section = MalformedPacket, secUTF8.of(v)
+	case strings.HasPrefix(te.Rule, "MQTT-4.8.2-"):
+		section = "4.8.2" // shared subscriptions, which only 5.0 parses
 	case v != V5 && reason != TopicFilterInvalid:
 		reason = MalformedPacket
 	}

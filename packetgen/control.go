@@ -91,7 +91,7 @@ func (p *Disconnect) decode(c *cursor, _ byte, from Side) error {
 
 func (p *Disconnect) check(v Version, from Side) error {
 	if v == V5 && !disconnectFrom[from][p.ReasonCode] {
-		return violation(v, TypeDisconnect, rules{v5: "MQTT-3.14.2-1"}, "3.14.2.1", ProtocolError,
+		return violation(v, TypeDisconnect, rules{v5: "MQTT-3.14.2-1"}, sec("3.14.2.1"), ProtocolError,
 			"reason code 0x%02X is not one a %s may send in DISCONNECT", byte(p.ReasonCode), from)
 	}
 	return nil
@@ -100,7 +100,7 @@ func (p *Disconnect) check(v Version, from Side) error {
 func (p *Disconnect) validate(v Version, from Side) error {
 	if v != V5 {
 		if p.ReasonCode != 0 || !p.Properties.Empty() {
-			return violation(v, TypeDisconnect, ruleProtocolViolation, "3.14", MalformedPacket,
+			return violation(v, TypeDisconnect, ruleProtocolViolation, sec("3.14"), MalformedPacket,
 				"DISCONNECT carries a reason code or properties only in 5.0")
 		}
 		return nil
@@ -145,11 +145,11 @@ func (p *Auth) decode(c *cursor, _ byte, from Side) error {
 
 func (p *Auth) check(v Version) error {
 	if !authReasons[p.ReasonCode] {
-		return violation(v, TypeAuth, rules{v5: "MQTT-3.15.2-1"}, "3.15.2.1", ProtocolError,
+		return violation(v, TypeAuth, rules{v5: "MQTT-3.15.2-1"}, sec("3.15.2.1"), ProtocolError,
 			"reason code 0x%02X is not one AUTH may carry", byte(p.ReasonCode))
 	}
 	if (p.ReasonCode != 0 || !p.Properties.Empty()) && !p.Properties.Present.Has(PropAuthenticationMethod) {
-		return violation(v, TypeAuth, ruleProtocolViolation, "3.15.2.2.2", ProtocolError,
+		return violation(v, TypeAuth, ruleProtocolViolation, sec("3.15.2.2.2"), ProtocolError,
 			"AUTH with a reason code or properties must carry an Authentication Method")
 	}
 	return nil
@@ -157,7 +157,7 @@ func (p *Auth) check(v Version) error {
 
 func (p *Auth) validate(v Version, from Side) error {
 	if v != V5 {
-		return violation(v, TypeAuth, ruleProtocolViolation, "2.2.1", MalformedPacket,
+		return violation(v, TypeAuth, ruleProtocolViolation, secType, MalformedPacket,
 			"AUTH exists only in MQTT 5.0")
 	}
 	if err := p.Properties.validate(v, TypeAuth, from); err != nil {

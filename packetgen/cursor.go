@@ -20,7 +20,7 @@ func (c *cursor) left() int { return len(c.b) - c.off }
 
 // short reports a field that runs past the end of the packet.
 func (c *cursor) short(field string, need int) *Violation {
-	return violation(c.v, c.t, ruleProtocolViolation, "2.2.3", MalformedPacket,
+	return violation(c.v, c.t, ruleProtocolViolation, secRemaining, MalformedPacket,
 		"%s needs %d bytes at offset %d but the remaining length leaves %d", field, need, c.off, c.left())
 }
 
@@ -58,11 +58,11 @@ func (c *cursor) varint(field string) (uint32, error) {
 	case varintShort:
 		return 0, c.short(field, 1)
 	case varintTooLong:
-		return 0, violation(c.v, c.t, ruleProtocolViolation, "1.5.5", MalformedPacket,
+		return 0, violation(c.v, c.t, ruleProtocolViolation, secVarint, MalformedPacket,
 			"%s at offset %d is a variable byte integer longer than 4 bytes", field, c.off)
 	case varintNotMinim:
 		if c.v == V5 {
-			return 0, violation(c.v, c.t, rules{v5: "MQTT-1.5.5-1"}, "1.5.5", MalformedPacket,
+			return 0, violation(c.v, c.t, rules{v5: "MQTT-1.5.5-1"}, secVarint, MalformedPacket,
 				"%s at offset %d uses %d bytes for the value %d, more than the minimum", field, c.off, n, x)
 		}
 	}
@@ -70,17 +70,27 @@ func (c *cursor) varint(field string) (uint32, error) {
 	return x, nil
 }
 
-// binary reads a two-byte length and that many bytes, aliasing the input.
-// The field name is only used to build an error: nothing is allocated on
-// the way through.
-func (c *cursor) binary(field string) ([]byte, error) {
+// binary reads a Binary Data field (5.0 §1.5.6; in 3.1.1 the Will Message
+// and Password, §3.1.3), aliasing the input.
+func (c *cursor) binary(field string) ([]byte, error) { return c.prefixed(field, secBinary) }
+
+// stringBytes reads the bytes of a UTF-8 string field without checking
+// them, aliasing the input, for a caller that applies the UTF-8 rules and
+// its own (a topic name or filter) in one pass.
+func (c *cursor) stringBytes(field string) ([]byte, error) { return c.prefixed(field, secUTF8) }
+
+// prefixed reads a two-byte length and that many bytes, aliasing the
+// input. Its only failure is a field that runs past the end of the packet;
+// s is the section of the field's data type. The field name is only used
+// to build an error: nothing is allocated on the way through.
+func (c *cursor) prefixed(field string, s sections) ([]byte, error) {
 	if c.left() < 2 {
-		return nil, violation(c.v, c.t, ruleProtocolViolation, "1.5.6", MalformedPacket,
+		return nil, violation(c.v, c.t, ruleProtocolViolation, s, MalformedPacket,
 			"%s length needs 2 bytes at offset %d but the remaining length leaves %d", field, c.off, c.left())
 	}
 	n := int(c.b[c.off])<<8 | int(c.b[c.off+1])
 	if c.left()-2 < n {
-		return nil, violation(c.v, c.t, ruleProtocolViolation, "1.5.6", MalformedPacket,
+		return nil, violation(c.v, c.t, ruleProtocolViolation, s, MalformedPacket,
 			"%s at offset %d declares %d bytes but the remaining length leaves %d", field, c.off, n, c.left()-2)
 	}
 	start := c.off + 2
@@ -92,14 +102,22 @@ func (c *cursor) binary(field string) ([]byte, error) {
 // string obeys (MQTT-1.5.3-1/2 in 3.1.1, MQTT-1.5.4-1/2 in 5.0) without
 // allocating.
 func (c *cursor) utf8Bytes(field string) ([]byte, error) {
-	b, err := c.binary(field)
+	b, err := c.stringBytes(field)
 	if err != nil {
 		return nil, err
 	}
-	if err := topic.ValidUTF8(b, c.v == V5); err != nil {
-		return nil, utf8Violation(c.v, c.t, field, err)
+	if err := c.checkUTF8(field, b); err != nil {
+		return nil, err
 	}
 	return b, nil
+}
+
+// checkUTF8 applies the UTF-8 string rules to the bytes of a string field.
+func (c *cursor) checkUTF8(field string, b []byte) error {
+	if err := topic.ValidUTF8(b, c.v == V5); err != nil {
+		return utf8Violation(c.v, c.t, field, err)
+	}
+	return nil
 }
 
 // utf8 reads a UTF-8 string field as a Go string (a copy).
@@ -127,9 +145,9 @@ func isUTF8Rule(rule string) bool {
 func utf8Violation(v Version, t Type, field string, err error) *Violation {
 	var te *topic.Error
 	if !errors.As(err, &te) {
-		return violation(v, t, ruleUTF8Wellformed, "1.5.3", MalformedPacket, "%s: %v", field, err)
+		return violation(v, t, ruleUTF8Wellformed, secUTF8, MalformedPacket, "%s: %v", field, err)
 	}
-	return &Violation{Rule: te.Rule, Section: "1.5.3", Reason: MalformedPacket, Packet: t, Detail: field + ": " + te.Detail}
+	return &Violation{Rule: te.Rule, Section: secUTF8.of(v), Reason: MalformedPacket, Packet: t, Detail: field + ": " + te.Detail}
 }
 
 // rest returns what is left of the body, aliasing the input.
@@ -145,7 +163,7 @@ func (c *cursor) done() error {
 	if c.left() == 0 {
 		return nil
 	}
-	return violation(c.v, c.t, ruleProtocolViolation, "2.2.3", MalformedPacket,
+	return violation(c.v, c.t, ruleProtocolViolation, secRemaining, MalformedPacket,
 		"%d unexpected bytes after the last field at offset %d", c.left(), c.off)
 }
 

@@ -13,10 +13,21 @@ type Header struct {
 // PacketSize is the whole packet's size, fixed header included.
 func (h Header) PacketSize() int { return h.Size + h.Remaining }
 
-var (
-	ruleReservedFlags = rules{"MQTT-2.2.2-2", "MQTT-2.1.3-1"}
-	rulePacketTooBig  = rules{"MQTT-4.8.0-1", "MQTT-3.2.2-15"}
-)
+var ruleReservedFlags = rules{"MQTT-2.2.2-2", "MQTT-2.1.3-1"}
+
+// packetTooLarge names what a packet over the receiver's size limit
+// breaks. 5.0 has a statement for each direction: a client must not exceed
+// the server's Maximum Packet Size (MQTT-3.2.2-15, §3.2.2.3.6), a server
+// the client's (MQTT-3.1.2-24, §3.1.2.11.4); without the property the
+// limit is what the remaining length can say. 3.1.1 has no limit but that
+// one; a receiver that sets a smaller one closes the connection as on any
+// protocol violation (MQTT-4.8.0-1).
+func packetTooLarge(from Side) (rules, sections) {
+	if from == FromServer {
+		return rules{"MQTT-4.8.0-1", "MQTT-3.1.2-24"}, sections{"2.2.3", "3.1.2.11.4"}
+	}
+	return rules{"MQTT-4.8.0-1", "MQTT-3.2.2-15"}, sections{"2.2.3", "3.2.2.3.6"}
+}
 
 // Decoder holds what decoding needs to know about a connection. The zero
 // value decodes 3.1.1 from either side with the specification's size limit.
@@ -60,17 +71,18 @@ func (d *Decoder) ParseHeader(b []byte) (Header, error) {
 	case varintShort:
 		return h, ErrIncomplete
 	case varintTooLong:
-		return h, violation(v, h.Type, ruleProtocolViolation, "2.2.3", MalformedPacket,
+		return h, violation(v, h.Type, ruleProtocolViolation, secVarint, MalformedPacket,
 			"the remaining length is longer than 4 bytes: % X ...", b[1:5])
 	case varintNotMinim:
 		if v == V5 {
-			return h, violation(v, h.Type, rules{v5: "MQTT-1.5.5-1"}, "1.5.5", MalformedPacket,
+			return h, violation(v, h.Type, rules{v5: "MQTT-1.5.5-1"}, secVarint, MalformedPacket,
 				"the remaining length %d is encoded in %d bytes, more than the minimum", x, n)
 		}
 	}
 	h.Remaining, h.Size = int(x), 1+n
 	if max := d.maxSize(); h.PacketSize() > max {
-		return h, violation(v, h.Type, rulePacketTooBig, "2.2.3", PacketTooLarge,
+		r, s := packetTooLarge(d.Side)
+		return h, violation(v, h.Type, r, s, PacketTooLarge,
 			"the packet declares %d bytes, more than the maximum packet size %d", h.PacketSize(), max)
 	}
 	return h, nil
@@ -86,7 +98,7 @@ func (d *Decoder) maxSize() int {
 func (d *Decoder) checkTypeAndFlags(h Header, v Version) error {
 	t := h.Type
 	if t == TypeReserved || (t == TypeAuth && v != V5) {
-		return violation(v, t, ruleProtocolViolation, "2.2.1", MalformedPacket,
+		return violation(v, t, ruleProtocolViolation, secType, MalformedPacket,
 			"packet type %d is reserved in %s", byte(t), v)
 	}
 	if t == TypePublish {
@@ -109,12 +121,12 @@ func (d *Decoder) checkTypeAndFlags(h Header, v Version) error {
 		case TypeAuth:
 			r = rules{v5: "MQTT-3.15.1-1"}
 		}
-		return violation(v, t, r, "2.2.2", MalformedPacket,
+		return violation(v, t, r, secFlags, MalformedPacket,
 			"fixed header flags are 0x%X, must be 0x%X", h.Flags, want)
 	}
 	if d.Side != AnySide {
 		if s := sentBy(t, v); s != AnySide && s != d.Side {
-			return violation(v, t, ruleProtocolViolation, "2.2.1", ProtocolError,
+			return violation(v, t, ruleProtocolViolation, secType, ProtocolError,
 				"%s is sent only by a %s, but it came from the %s", t, s, d.Side)
 		}
 	}
@@ -148,7 +160,7 @@ func (d *Decoder) DecodeBody(h Header, body []byte) (Packet, error) {
 	v := d.version()
 	p := New(h.Type, v)
 	if p == nil {
-		return nil, violation(v, h.Type, ruleProtocolViolation, "2.2.1", MalformedPacket,
+		return nil, violation(v, h.Type, ruleProtocolViolation, secType, MalformedPacket,
 			"packet type %d is reserved in %s", byte(h.Type), v)
 	}
 	c := cursor{b: body, v: v, t: h.Type}
@@ -189,7 +201,7 @@ func (d *Decoder) DecodeInto(b []byte, p Packet) (int, error) {
 		return 0, ErrIncomplete
 	}
 	if p.Type() != h.Type {
-		return 0, violation(d.version(), h.Type, ruleProtocolViolation, "2.2.1", ProtocolError,
+		return 0, violation(d.version(), h.Type, ruleProtocolViolation, secType, ProtocolError,
 			"expected %s, got %s", p.Type(), h.Type)
 	}
 	body := b[h.Size:h.PacketSize()]

@@ -21,7 +21,7 @@ func (e Encoder) Append(dst []byte, p Packet) ([]byte, error) {
 	}
 	if e.Side != AnySide {
 		if s := sentBy(p.Type(), v); s != AnySide && s != e.Side {
-			return dst, violation(v, p.Type(), ruleProtocolViolation, "2.2.1", ProtocolError,
+			return dst, violation(v, p.Type(), ruleProtocolViolation, secType, ProtocolError,
 				"%s is sent only by a %s", p.Type(), s)
 		}
 	}
@@ -30,7 +30,8 @@ func (e Encoder) Append(dst []byte, p Packet) ([]byte, error) {
 	}
 	n := p.bodySize(v)
 	if n > MaxRemainingLength {
-		return dst, violation(v, p.Type(), rulePacketTooBig, "2.2.3", PacketTooLarge,
+		r, s := packetTooLarge(e.Side)
+		return dst, violation(v, p.Type(), r, s, PacketTooLarge,
 			"the body is %d bytes, more than a remaining length can say", n)
 	}
 	return appendPacket(dst, p, v, n), nil

@@ -1,6 +1,7 @@
 package packetgen
 
 import (
+	"errors"
 	"fmt"
 	"math/bits"
 	"slices"
@@ -341,10 +342,6 @@ func cloneBytes(b []byte) []byte {
 	return append(make([]byte, 0, len(b)), b...)
 }
 
-var (
-	rulePropLength = rules{v5: "MQTT-2.2.2-1"}
-)
-
 // decodeProperties reads a property length and the properties of a packet
 // of type t (propWill for will properties), applying the 5.0 rules: known
 // identifier, allowed in this packet, at most once unless repeatable, value
@@ -356,7 +353,7 @@ func (c *cursor) properties(p *Properties, t Type, from Side) error {
 		return err
 	}
 	if int(n) > c.left() {
-		return violation(c.v, c.t, ruleProtocolViolation, "2.2.2.1", MalformedPacket,
+		return violation(c.v, c.t, ruleProtocolViolation, sec("2.2.2.1"), MalformedPacket,
 			"property length %d at offset %d overruns the packet, which has %d bytes left", n, start, c.left())
 	}
 	end := c.off + int(n)
@@ -375,16 +372,16 @@ func (c *cursor) properties(p *Properties, t Type, from Side) error {
 		id := PropID(idv)
 		in, ok := id.info()
 		if idv > 0x7F || !ok {
-			return violation(c.v, c.t, ruleProtocolViolation, "2.2.2.2", MalformedPacket,
+			return violation(c.v, c.t, ruleProtocolViolation, sec("2.2.2.2"), MalformedPacket,
 				"unknown property identifier 0x%02X at offset %d", idv, at)
 		}
 		if in.allowed&(1<<t) == 0 {
 			// §2.2.2.2: an identifier not valid for the packet is malformed.
-			return violation(c.v, c.t, ruleProtocolViolation, "2.2.2.2", MalformedPacket,
+			return violation(c.v, c.t, ruleProtocolViolation, sec("2.2.2.2"), MalformedPacket,
 				"%s (0x%02X) at offset %d is not allowed in %s", in.name, byte(id), at, where)
 		}
 		if id != PropUserProperty && !(id == PropSubscriptionIdentifier && c.t == TypePublish) && p.Has(id) {
-			return violation(c.v, c.t, ruleProtocolViolation, "2.2.2.2", ProtocolError,
+			return violation(c.v, c.t, ruleProtocolViolation, sec("2.2.2.2"), ProtocolError,
 				"%s (0x%02X) at offset %d appears more than once", in.name, byte(id), at)
 		}
 		field := in.name
@@ -451,11 +448,11 @@ func (c *cursor) properties(p *Properties, t Type, from Side) error {
 	}
 	if c.t == TypePublish && from == FromClient && len(p.SubscriptionIdentifiers) > 0 {
 		// MQTT-3.3.4-6: only a server puts subscription identifiers in PUBLISH.
-		return violation(c.v, c.t, rules{v5: "MQTT-3.3.4-6"}, "3.3.4", ProtocolError,
+		return violation(c.v, c.t, rules{v5: "MQTT-3.3.4-6"}, sec("3.3.4"), ProtocolError,
 			"a PUBLISH from a client carries a Subscription Identifier")
 	}
 	if c.t == TypeSubscribe && len(p.SubscriptionIdentifiers) > 1 {
-		return violation(c.v, c.t, ruleProtocolViolation, "3.8.2.1.2", ProtocolError,
+		return violation(c.v, c.t, ruleProtocolViolation, sec("3.8.2.1.2"), ProtocolError,
 			"SUBSCRIBE carries %d Subscription Identifiers; at most one is allowed", len(p.SubscriptionIdentifiers))
 	}
 	return nil
@@ -466,21 +463,33 @@ func (c *cursor) properties(p *Properties, t Type, from Side) error {
 // will's or the packet's own).
 func (p *Properties) checkCombinations(v Version, pt, t Type, from Side) error {
 	if p.Present.Has(PropAuthenticationData) && !p.Present.Has(PropAuthenticationMethod) {
-		// §3.1.2.11.10, §3.2.2.3.18, §3.15.2.2.3
-		return violation(v, pt, ruleProtocolViolation, "3.1.2.11.10", ProtocolError,
+		s := sec("3.1.2.11.10") // CONNECT
+		switch pt {
+		case TypeConnack:
+			s = sec("3.2.2.3.18")
+		case TypeAuth:
+			s = sec("3.15.2.2.3")
+		}
+		return violation(v, pt, ruleProtocolViolation, s, ProtocolError,
 			"Authentication Data without an Authentication Method")
 	}
 	if p.Present.Has(PropResponseTopic) {
 		if err := topic.ValidateName(p.ResponseTopic, true); err != nil {
-			r := ruleProtocolViolation
-			if t == TypePublish {
-				r = rules{v5: "MQTT-3.3.2-14"}
+			var te *topic.Error
+			if errors.As(err, &te) && isUTF8Rule(te.Rule) {
+				// The encoding fault outranks the wildcard one, as in a
+				// Topic Name: it is a Malformed Packet (MQTT-1.5.4-1/2).
+				return utf8Violation(v, pt, "Response Topic", err)
 			}
-			return violation(v, pt, r, "3.3.2.3.5", ProtocolError, "Response Topic: %v", err)
+			r, s := ruleProtocolViolation, sec("3.1.3.2.6") // will properties
+			if t == TypePublish {
+				r, s = rules{v5: "MQTT-3.3.2-14"}, sec("3.3.2.3.5")
+			}
+			return violation(v, pt, r, s, ProtocolError, "Response Topic: %v", err)
 		}
 	}
 	if pt == TypeDisconnect && from == FromServer && p.Present.Has(PropSessionExpiryInterval) {
-		return violation(v, pt, rules{v5: "MQTT-3.14.2-2"}, "3.14.2.2.2", ProtocolError,
+		return violation(v, pt, rules{v5: "MQTT-3.14.2-2"}, sec("3.14.2.2.2"), ProtocolError,
 			"a server sent Session Expiry Interval in DISCONNECT")
 	}
 	return nil
@@ -496,7 +505,7 @@ func checkPropValue(v Version, t Type, id PropID, in propInfo, x uint32, at int)
 			// §3.3.4: the receiver answers Topic Alias invalid.
 			r, reason = rules{v5: "MQTT-3.3.2-8"}, TopicAliasInvalid
 		}
-		return violation(v, t, r, "2.2.2.2", reason,
+		return violation(v, t, r, sec("2.2.2.2"), reason,
 			"%s (0x%02X) at offset %d has the value %d, which the specification forbids", id, byte(id), at, x)
 	}
 	return nil
@@ -524,7 +533,7 @@ func (p *Properties) validate(v Version, t Type, from Side) error {
 		where = "will properties"
 	}
 	if p.Raw != nil {
-		return violation(v, t, ruleProtocolViolation, "2.2.2", ProtocolError,
+		return violation(v, t, ruleProtocolViolation, secProperties, ProtocolError,
 			"raw property bytes in %s are only written by AppendUnchecked", where)
 	}
 	if err := p.checkCombinations(v, t, t, from); err != nil {
@@ -534,11 +543,11 @@ func (p *Properties) validate(v Version, t Type, from Side) error {
 		id := PropID(bits.TrailingZeros64(s))
 		in, ok := id.info()
 		if !ok || id == PropUserProperty || id == PropSubscriptionIdentifier {
-			return violation(v, t, ruleProtocolViolation, "2.2.2.2", MalformedPacket,
+			return violation(v, t, ruleProtocolViolation, sec("2.2.2.2"), MalformedPacket,
 				"Present marks 0x%02X, which is not a single-valued property", byte(id))
 		}
 		if in.allowed&(1<<t) == 0 {
-			return violation(v, t, ruleProtocolViolation, "2.2.2.2", MalformedPacket,
+			return violation(v, t, ruleProtocolViolation, sec("2.2.2.2"), MalformedPacket,
 				"%s (0x%02X) is not allowed in %s", in.name, byte(id), where)
 		}
 		var x uint32
@@ -556,7 +565,7 @@ func (p *Properties) validate(v Version, t Type, from Side) error {
 			continue
 		case *[]byte:
 			if len(*f) > MaxStringLength {
-				return violation(v, t, ruleProtocolViolation, "1.5.6", MalformedPacket,
+				return violation(v, t, ruleProtocolViolation, secBinary, MalformedPacket,
 					"%s is %d bytes, more than %d", in.name, len(*f), MaxStringLength)
 			}
 			continue
@@ -569,18 +578,22 @@ func (p *Properties) validate(v Version, t Type, from Side) error {
 		in := propTable[PropSubscriptionIdentifier]
 		switch {
 		case in.allowed&(1<<t) == 0:
-			return violation(v, t, ruleProtocolViolation, "2.2.2.2", ProtocolError,
+			return violation(v, t, ruleProtocolViolation, sec("2.2.2.2"), ProtocolError,
 				"Subscription Identifier is not allowed in %s", where)
 		case t == TypePublish && from == FromClient:
-			return violation(v, t, rules{v5: "MQTT-3.3.4-6"}, "3.3.4", ProtocolError,
+			return violation(v, t, rules{v5: "MQTT-3.3.4-6"}, sec("3.3.4"), ProtocolError,
 				"a PUBLISH from a client carries a Subscription Identifier")
 		case t == TypeSubscribe && len(p.SubscriptionIdentifiers) > 1:
-			return violation(v, t, ruleProtocolViolation, "3.8.2.1.2", ProtocolError,
+			return violation(v, t, ruleProtocolViolation, sec("3.8.2.1.2"), ProtocolError,
 				"SUBSCRIBE carries %d Subscription Identifiers; at most one is allowed", len(p.SubscriptionIdentifiers))
 		}
 		for _, x := range p.SubscriptionIdentifiers {
 			if x == 0 || x > MaxRemainingLength {
-				return violation(v, t, ruleProtocolViolation, "3.3.2.3.8", ProtocolError,
+				s := sec("3.3.2.3.8")
+				if t == TypeSubscribe {
+					s = sec("3.8.2.1.2")
+				}
+				return violation(v, t, ruleProtocolViolation, s, ProtocolError,
 					"Subscription Identifier %d is outside 1..%d", x, MaxRemainingLength)
 			}
 		}
@@ -600,7 +613,7 @@ func (p *Properties) validate(v Version, t Type, from Side) error {
 // string about to be encoded.
 func checkField(v Version, t Type, field, s string) error {
 	if len(s) > MaxStringLength {
-		return violation(v, t, ruleProtocolViolation, "1.5.3", MalformedPacket,
+		return violation(v, t, ruleProtocolViolation, secUTF8, MalformedPacket,
 			"%s is %d bytes, more than %d", field, len(s), MaxStringLength)
 	}
 	if err := topic.ValidUTF8(s, v == V5); err != nil {

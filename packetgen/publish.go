@@ -74,11 +74,11 @@ var (
 func checkPublishFlags(v Version, flags byte) error {
 	qos := flags >> 1 & 3
 	if qos == 3 {
-		return violation(v, TypePublish, ruleQoS3, "3.3.1.2", MalformedPacket,
+		return violation(v, TypePublish, ruleQoS3, sec("3.3.1.2"), MalformedPacket,
 			"QoS bits are 11 (QoS 3): fixed header flags 0x%X", flags)
 	}
 	if qos == 0 && flags&8 != 0 {
-		return violation(v, TypePublish, ruleDupQoS0, "3.3.1.1", ProtocolError,
+		return violation(v, TypePublish, ruleDupQoS0, sec("3.3.1.1"), ProtocolError,
 			"DUP is 1 on a QoS 0 message: fixed header flags 0x%X", flags)
 	}
 	return nil
@@ -118,7 +118,7 @@ func (p *Publish) decode(c *cursor, flags byte, from Side) error {
 	p.QoS = QoS(flags >> 1 & 3)
 	p.Retain = flags&1 != 0
 	// The topic's UTF-8 and topic rules are checked in one pass below.
-	t, err := c.binary("topic name")
+	t, err := c.stringBytes("topic name")
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func (p *Publish) decode(c *cursor, flags byte, from Side) error {
 			if from == FromServer {
 				r = rulePacketIDZeroServer
 			}
-			return violation(c.v, TypePublish, r, "2.3.1", ProtocolError,
+			return violation(c.v, TypePublish, r, secPacketID, ProtocolError,
 				"a QoS %d PUBLISH has packet identifier 0", p.QoS)
 		}
 	}
@@ -153,7 +153,7 @@ func (p *Publish) checkTopic(v Version) error {
 		if v == V5 && p.Properties.Present.Has(PropTopicAlias) {
 			return nil // the alias stands for the topic (§3.3.2.3.4)
 		}
-		return violation(v, TypePublish, ruleEmptyTopic, "3.3.2.1", ProtocolError,
+		return violation(v, TypePublish, ruleEmptyTopic, sec("3.3.2.1"), ProtocolError,
 			"the topic name is empty")
 	}
 	if err := topic.ValidateName(p.Topic, v == V5); err != nil {
@@ -167,14 +167,18 @@ func (p *Publish) validate(v Version, from Side) error {
 		return err
 	}
 	if p.QoS > 3 {
-		return violation(v, TypePublish, ruleQoS3, "3.3.1.2", MalformedPacket, "QoS is %d", p.QoS)
+		return violation(v, TypePublish, ruleQoS3, sec("3.3.1.2"), MalformedPacket, "QoS is %d", p.QoS)
 	}
 	if p.QoS > 0 && p.PacketID == 0 {
-		return violation(v, TypePublish, rulePacketIDZero, "2.3.1", ProtocolError,
+		r := rulePacketIDZero
+		if from == FromServer {
+			r = rulePacketIDZeroServer
+		}
+		return violation(v, TypePublish, r, secPacketID, ProtocolError,
 			"a QoS %d PUBLISH has packet identifier 0", p.QoS)
 	}
 	if p.QoS == 0 && p.PacketID != 0 {
-		return violation(v, TypePublish, rules{"MQTT-2.3.1-5", "MQTT-2.2.1-2"}, "2.3.1", ProtocolError,
+		return violation(v, TypePublish, rules{"MQTT-2.3.1-5", "MQTT-2.2.1-2"}, secPacketID, ProtocolError,
 			"a QoS 0 PUBLISH has packet identifier %d", p.PacketID)
 	}
 	if v == V5 {

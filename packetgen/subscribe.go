@@ -86,7 +86,7 @@ func (p *Subscribe) decode(c *cursor, _ byte, from Side) (err error) {
 		return err
 	}
 	if p.PacketID == 0 {
-		return violation(c.v, TypeSubscribe, rulePacketIDZero, "2.3.1", ProtocolError, "packet identifier is 0")
+		return violation(c.v, TypeSubscribe, rulePacketIDZero, secPacketID, ProtocolError, "packet identifier is 0")
 	}
 	if c.v == V5 {
 		if err := c.properties(&p.Properties, TypeSubscribe, from); err != nil {
@@ -94,12 +94,12 @@ func (p *Subscribe) decode(c *cursor, _ byte, from Side) (err error) {
 		}
 	}
 	if c.left() == 0 {
-		return violation(c.v, TypeSubscribe, ruleSubscribeEmpty, "3.8.3", ProtocolError,
+		return violation(c.v, TypeSubscribe, ruleSubscribeEmpty, sec("3.8.3"), ProtocolError,
 			"SUBSCRIBE has no topic filter")
 	}
 	var filterErr error
 	for c.left() > 0 {
-		f, err := c.binary("topic filter")
+		f, err := c.stringBytes("topic filter")
 		if err != nil {
 			return err
 		}
@@ -132,20 +132,20 @@ func checkOptions(v Version, o byte, at int) error {
 		reserved = 0xC0
 	}
 	if o&reserved != 0 {
-		return violation(v, TypeSubscribe, ruleSubscribeOptions, "3.8.3.1", MalformedPacket,
+		return violation(v, TypeSubscribe, ruleSubscribeOptions, secSubscribeOptions, MalformedPacket,
 			"reserved bits set in the subscription options 0x%02X at offset %d", o, at)
 	}
 	if o&3 == 3 {
 		if v == V5 {
 			// §3.8.3.1: a Maximum QoS of 3 is a Protocol Error.
-			return violation(v, TypeSubscribe, ruleProtocolViolation, "3.8.3.1", ProtocolError,
+			return violation(v, TypeSubscribe, ruleProtocolViolation, secSubscribeOptions, ProtocolError,
 				"maximum QoS is 3 at offset %d", at)
 		}
-		return violation(v, TypeSubscribe, ruleSubscribeOptions, "3.8.3.1", MalformedPacket,
+		return violation(v, TypeSubscribe, ruleSubscribeOptions, secSubscribeOptions, MalformedPacket,
 			"requested QoS is 3 at offset %d", at)
 	}
 	if v == V5 && o>>4&3 == 3 {
-		return violation(v, TypeSubscribe, ruleProtocolViolation, "3.8.3.1", ProtocolError,
+		return violation(v, TypeSubscribe, ruleProtocolViolation, secSubscribeOptions, ProtocolError,
 			"retain handling is 3 at offset %d", at)
 	}
 	return nil
@@ -159,7 +159,7 @@ func checkFilter(v Version, t Type, s Subscription) error {
 			return topicViolation(v, t, "shared subscription "+quote(f), err, TopicFilterInvalid)
 		}
 		if s.NoLocal {
-			return violation(v, t, ruleSharedNoLocal, "3.8.3.1", ProtocolError,
+			return violation(v, t, ruleSharedNoLocal, secSubscribeOptions, ProtocolError,
 				"no local is set on the shared subscription %s", quote(f))
 		}
 		return nil
@@ -186,7 +186,7 @@ func quote(s string) string {
 
 func (p *Subscribe) validate(v Version, from Side) error {
 	if p.PacketID == 0 {
-		return violation(v, TypeSubscribe, rulePacketIDZero, "2.3.1", ProtocolError, "packet identifier is 0")
+		return violation(v, TypeSubscribe, rulePacketIDZero, secPacketID, ProtocolError, "packet identifier is 0")
 	}
 	if v == V5 {
 		if err := p.Properties.validate(v, TypeSubscribe, from); err != nil {
@@ -196,7 +196,7 @@ func (p *Subscribe) validate(v Version, from Side) error {
 		return noProps(v, TypeSubscribe)
 	}
 	if len(p.Subscriptions) == 0 {
-		return violation(v, TypeSubscribe, ruleSubscribeEmpty, "3.8.3", ProtocolError,
+		return violation(v, TypeSubscribe, ruleSubscribeEmpty, sec("3.8.3"), ProtocolError,
 			"SUBSCRIBE has no topic filter")
 	}
 	for _, s := range p.Subscriptions {
@@ -204,7 +204,7 @@ func (p *Subscribe) validate(v Version, from Side) error {
 			return err
 		}
 		if s.QoS > 3 || s.RetainHandling > 3 {
-			return violation(v, TypeSubscribe, ruleSubscribeOptions, "3.8.3.1", MalformedPacket,
+			return violation(v, TypeSubscribe, ruleSubscribeOptions, secSubscribeOptions, MalformedPacket,
 				"options out of range for %s", quote(s.Filter))
 		}
 		if err := checkOptions(v, s.Options(), -1); err != nil {
@@ -283,10 +283,10 @@ func (p *Suback) decode(c *cursor, _ byte, from Side) (err error) {
 
 func (p *Suback) check(v Version) error {
 	if p.PacketID == 0 {
-		return violation(v, TypeSuback, rules{"MQTT-2.3.1-7", "MQTT-2.2.1-6"}, "2.3.1", ProtocolError, "packet identifier is 0")
+		return violation(v, TypeSuback, rules{"MQTT-2.3.1-7", "MQTT-2.2.1-6"}, secPacketID, ProtocolError, "packet identifier is 0")
 	}
 	if len(p.ReasonCodes) == 0 {
-		return violation(v, TypeSuback, rules{"MQTT-3.8.4-5", "MQTT-3.8.4-6"}, "3.9.3", ProtocolError,
+		return violation(v, TypeSuback, rules{"MQTT-3.8.4-5", "MQTT-3.8.4-6"}, sec("3.9.3"), ProtocolError,
 			"SUBACK carries no return code")
 	}
 	for i, rc := range p.ReasonCodes {
@@ -298,7 +298,7 @@ func (p *Suback) check(v Version) error {
 			ok = rc <= 2
 		}
 		if !ok {
-			return violation(v, TypeSuback, ruleSubackCodes, "3.9.3", ProtocolError,
+			return violation(v, TypeSuback, ruleSubackCodes, sec("3.9.3"), ProtocolError,
 				"code %d is 0x%02X, which SUBACK may not carry in %s", i, byte(rc), v)
 		}
 	}
@@ -362,7 +362,7 @@ func (p *Unsubscribe) decode(c *cursor, _ byte, from Side) (err error) {
 		return err
 	}
 	if p.PacketID == 0 {
-		return violation(c.v, TypeUnsubscribe, rulePacketIDZero, "2.3.1", ProtocolError, "packet identifier is 0")
+		return violation(c.v, TypeUnsubscribe, rulePacketIDZero, secPacketID, ProtocolError, "packet identifier is 0")
 	}
 	if c.v == V5 {
 		if err := c.properties(&p.Properties, TypeUnsubscribe, from); err != nil {
@@ -370,12 +370,12 @@ func (p *Unsubscribe) decode(c *cursor, _ byte, from Side) (err error) {
 		}
 	}
 	if c.left() == 0 {
-		return violation(c.v, TypeUnsubscribe, ruleUnsubscribeEmpty, "3.10.3", ProtocolError,
+		return violation(c.v, TypeUnsubscribe, ruleUnsubscribeEmpty, sec("3.10.3"), ProtocolError,
 			"UNSUBSCRIBE has no topic filter")
 	}
 	var filterErr error
 	for c.left() > 0 {
-		b, err := c.binary("topic filter")
+		b, err := c.stringBytes("topic filter")
 		if err != nil {
 			return err
 		}
@@ -395,7 +395,7 @@ func (p *Unsubscribe) decode(c *cursor, _ byte, from Side) (err error) {
 
 func (p *Unsubscribe) validate(v Version, from Side) error {
 	if p.PacketID == 0 {
-		return violation(v, TypeUnsubscribe, rulePacketIDZero, "2.3.1", ProtocolError, "packet identifier is 0")
+		return violation(v, TypeUnsubscribe, rulePacketIDZero, secPacketID, ProtocolError, "packet identifier is 0")
 	}
 	if v == V5 {
 		if err := p.Properties.validate(v, TypeUnsubscribe, from); err != nil {
@@ -405,7 +405,7 @@ func (p *Unsubscribe) validate(v Version, from Side) error {
 		return noProps(v, TypeUnsubscribe)
 	}
 	if len(p.Filters) == 0 {
-		return violation(v, TypeUnsubscribe, ruleUnsubscribeEmpty, "3.10.3", ProtocolError,
+		return violation(v, TypeUnsubscribe, ruleUnsubscribeEmpty, sec("3.10.3"), ProtocolError,
 			"UNSUBSCRIBE has no topic filter")
 	}
 	for _, f := range p.Filters {
@@ -469,22 +469,22 @@ func (p *Unsuback) decode(c *cursor, _ byte, from Side) (err error) {
 
 func (p *Unsuback) check(v Version) error {
 	if p.PacketID == 0 {
-		return violation(v, TypeUnsuback, rules{"MQTT-2.3.1-7", "MQTT-2.2.1-6"}, "2.3.1", ProtocolError, "packet identifier is 0")
+		return violation(v, TypeUnsuback, rules{"MQTT-2.3.1-7", "MQTT-2.2.1-6"}, secPacketID, ProtocolError, "packet identifier is 0")
 	}
 	if v != V5 {
 		if len(p.ReasonCodes) > 0 || !p.Properties.Empty() {
-			return violation(v, TypeUnsuback, ruleProtocolViolation, "3.11", MalformedPacket,
+			return violation(v, TypeUnsuback, ruleProtocolViolation, sec("3.11"), MalformedPacket,
 				"UNSUBACK carries reason codes or properties only in 5.0")
 		}
 		return nil
 	}
 	if len(p.ReasonCodes) == 0 {
-		return violation(v, TypeUnsuback, ruleProtocolViolation, "3.11.3", ProtocolError,
+		return violation(v, TypeUnsuback, ruleProtocolViolation, sec("3.11.3"), ProtocolError,
 			"UNSUBACK carries no reason code")
 	}
 	for i, rc := range p.ReasonCodes {
 		if !unsubackReason[rc] {
-			return violation(v, TypeUnsuback, rules{v5: "MQTT-3.11.3-2"}, "3.11.3", ProtocolError,
+			return violation(v, TypeUnsuback, rules{v5: "MQTT-3.11.3-2"}, sec("3.11.3"), ProtocolError,
 				"code %d is 0x%02X, which UNSUBACK may not carry", i, byte(rc))
 		}
 	}

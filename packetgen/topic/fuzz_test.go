@@ -100,6 +100,15 @@ func FuzzValidateFilter(f *testing.F) {
 		if got, want := uerr == nil, utf8.ValidString(s) && strings.IndexByte(s, 0) < 0; got != want {
 			t.Fatalf("ValidUTF8(%q) = %v, want valid=%v", s, uerr, want)
 		}
+		// Wherever an encoding fault sits, it is the one reported: it
+		// closes the connection, a misplaced wildcard need not.
+		if uerr != nil && len(s) <= MaxLength {
+			for call, err := range map[string]error{"ValidateFilter": ferr, "ValidateName": nerr} {
+				if !isEncodingError(err) {
+					t.Fatalf("%s(%q) = %v, but the string's encoding is at fault: %v", call, s, err, uerr)
+				}
+			}
+		}
 
 		if n := Levels(s); s != "" && n != strings.Count(s, "/")+1 {
 			t.Fatalf("Levels(%q) = %d", s, n)
@@ -112,6 +121,9 @@ func FuzzValidateFilter(f *testing.F) {
 		if (err == nil) != refShared(s) {
 			t.Fatalf("ParseShared(%q) = %v, reference says valid=%v", s, err, refShared(s))
 		}
+		if uerr != nil && len(s) <= MaxLength && !isEncodingError(err) {
+			t.Fatalf("ParseShared(%q) = %v, but the string's encoding is at fault: %v", s, err, uerr)
+		}
 		if err != nil {
 			var e *Error
 			if !errors.As(err, &e) || !strings.HasPrefix(e.Rule, "MQTT-") || strings.HasPrefix(e.Rule, "MQTT-1.5.3") {
@@ -123,6 +135,13 @@ func FuzzValidateFilter(f *testing.F) {
 			t.Fatalf("ParseShared(%q) = %q, %q", s, group, inner)
 		}
 	})
+}
+
+// isEncodingError reports whether err breaks one of the UTF-8 string rules
+// (1.5.3 in 3.1.1, 1.5.4 in 5.0) rather than a topic rule.
+func isEncodingError(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (strings.HasPrefix(e.Rule, "MQTT-1.5.3-") || strings.HasPrefix(e.Rule, "MQTT-1.5.4-"))
 }
 
 // refShared is section 4.8.2 written plainly, to check ParseShared against.

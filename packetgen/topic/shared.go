@@ -20,14 +20,20 @@ func IsShared[T Text](filter T) bool {
 // "$share/" and the ShareName is at least one character (MQTT-4.8.2-1), the
 // ShareName contains no '/', '+' or '#' and is followed by '/' and a valid
 // topic filter (MQTT-4.8.2-2, then the section 4.7 rules for the filter).
-// Errors carry 5.0 statement IDs, since only 5.0 has shared subscriptions,
-// and byte offsets into the whole string. group and inner alias filter.
+// The encoding is checked first, over the whole string: a fault there
+// closes the connection (MQTT-1.5.4-1, MQTT-1.5.4-2) and so outranks every
+// structural fault, wherever it sits. Errors carry 5.0 statement IDs, since
+// only 5.0 has shared subscriptions, and byte offsets into the whole
+// string. group and inner alias filter.
 func ParseShared(filter string) (group, inner string, err error) {
+	if len(filter) > MaxLength {
+		return "", "", checkLength(filter, true) // MQTT-4.7.3-3
+	}
+	if e := scan(filter, 0, true, kindString); e != nil {
+		return "", "", e // MQTT-1.5.4-1 / MQTT-1.5.4-2 (MQTT-4.7.3-2)
+	}
 	if !IsShared(filter) {
 		return "", "", newError(ruleShareName, "a shared subscription must start with \"$share/\": "+quote(filter)) // MQTT-4.8.2-1
-	}
-	if e := checkLength(filter, true); e != nil {
-		return "", "", e // MQTT-4.7.3-3
 	}
 	rest := filter[len(sharePrefix):]
 	n := 0
@@ -38,25 +44,12 @@ func ParseShared(filter string) (group, inner string, err error) {
 		return "", "", newError(ruleShareName, "the ShareName must be at least one character long: "+quote(filter)) // MQTT-4.8.2-1
 	}
 	group = rest[:n]
-	// The ShareName is part of the same UTF-8 string (MQTT-1.5.4-1,
-	// MQTT-4.7.3-2). A valid multi-byte sequence never contains '/', so
-	// checking it within the ShareName's bounds is exact.
-	for i := len(sharePrefix); i < len(sharePrefix)+n; {
-		c := filter[i]
-		switch {
-		case c >= 0x80:
-			k := seqLen(filter, i)
-			if k == 0 {
-				return "", "", utf8Error(filter, i, true) // MQTT-1.5.4-1
-			}
-			i += k
-			continue
-		case c == 0:
-			return "", "", newError(ruleUTF8Null.v5, "a topic must not contain U+0000, found"+atByte(filter, i)) // MQTT-1.5.4-2 (MQTT-4.7.3-2)
-		case c == '+' || c == '#':
+	for i := len(sharePrefix); i < len(sharePrefix)+n; i++ {
+		// A multi-byte sequence never contains an ASCII byte, so a byte
+		// test is exact on the well-formed string.
+		if c := filter[i]; c == '+' || c == '#' {
 			return "", "", newError(ruleShareSyntax, "the ShareName must not contain "+strconv.QuoteRune(rune(c))+", found"+atByte(filter, i)) // MQTT-4.8.2-2
 		}
-		i++
 	}
 	if n == len(rest) {
 		return "", "", newError(ruleShareSyntax, "the ShareName must be followed by \"/\" and a topic filter: "+quote(filter)) // MQTT-4.8.2-2

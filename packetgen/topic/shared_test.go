@@ -60,6 +60,12 @@ func TestParseShared(t *testing.T) {
 		{"bad filter, '+' glued", "$share/g/a+", "", "", "MQTT-4.7.1-2", "at byte 10"},
 		{"bad filter, U+0000", "$share/g/a\x00", "", "", "MQTT-1.5.4-2", "at byte 10"},
 		{"bad filter, UTF-8", "$share/g/\xc0\x80", "", "", "MQTT-1.5.4-1", "at byte 9"},
+		// Encoding faults outrank the structure of the shared form.
+		{"empty ShareName, then byte FF", "$share//\xff", "", "", "MQTT-1.5.4-1", "at byte 8"},
+		{"'+' in ShareName, then U+0000", "$share/a+/x\x00", "", "", "MQTT-1.5.4-2", "at byte 11"},
+		{"no '/' after a ShareName with byte FF", "$share/\xff", "", "", "MQTT-1.5.4-1", "at byte 7"},
+		{"bad filter, '+' glued, then a surrogate", "$share/g/a+\xed\xbf\xbf", "", "", "MQTT-1.5.4-1", "at byte 11"},
+		{"no filter after '/', U+0000 in ShareName", "$share/\x00/", "", "", "MQTT-1.5.4-2", "at byte 7"},
 		{"65,535 bytes", "$share/g/" + maxName[9:], "g", maxName[9:], "", ""},
 		{"65,536 bytes", "$share/g/" + maxName[8:], "", "", "MQTT-4.7.3-3", ""},
 	}

@@ -5,7 +5,9 @@ import "strconv"
 // ValidateName checks a topic name as carried by PUBLISH or as a Will Topic
 // (section 4.7): at least one byte, at most 65,535 bytes, well-formed UTF-8,
 // no U+0000 and no wildcard character. v5 selects the statement IDs of MQTT
-// 5.0 instead of 3.1.1. The only error it returns is an *Error.
+// 5.0 instead of 3.1.1. The only error it returns is an *Error; when the
+// name breaks both an encoding rule and a wildcard rule, the encoding fault
+// is the one reported, wherever it sits.
 //
 // The zero-length topic name that 5.0 allows together with a Topic Alias is
 // the codec's concern: resolve the alias first, then validate.
@@ -21,7 +23,8 @@ func ValidateName[T Text](name T, v5 bool) error {
 
 // ValidateFilter checks a topic filter as carried by SUBSCRIBE or
 // UNSUBSCRIBE (section 4.7): the rules of ValidateName, except that '+' may
-// stand as a whole level and '#' as the whole last level. It does not treat
+// stand as a whole level and '#' as the whole last level. As there, an
+// encoding fault outranks a misplaced wildcard. It does not treat
 // "$share/" specially: for a 5.0 shared subscription call ParseShared, which
 // checks the ShareName and then the filter after it.
 func ValidateFilter[T Text](filter T, v5 bool) error {
@@ -87,10 +90,18 @@ var classes = func() (t [256]uint8) {
 }()
 
 // scan applies the UTF-8 rules, and for names and filters the section 4.7
-// rules, to s[from:], reporting the first offending byte. Offsets in the
-// Detail are from the start of s, so ParseShared can check the filter after
-// the ShareName and still point into the whole string.
+// rules, to s[from:]. Offsets in the Detail are from the start of s, so
+// ParseShared can check the filter after the ShareName and still point into
+// the whole string.
+//
+// An encoding fault (ill-formed UTF-8, an encoded surrogate, U+0000) is
+// reported wherever it sits, even after a misplaced wildcard: it obliges the
+// receiver to close the connection (MQTT-1.5.3-1/2, MQTT-1.5.4-1/2), while
+// a wildcard fault in a filter may be refused in SUBACK and the connection
+// kept. So the first wildcard fault is only remembered, and reported once
+// the whole string has been found well encoded.
 func scan[T Text](s T, from int, v5 bool, k kind) *Error {
+	misplaced := -1 // offset of the first wildcard fault
 	for i := from; i < len(s); {
 		c := s[i]
 		switch classes[c] {
@@ -105,34 +116,54 @@ func scan[T Text](s T, from int, v5 bool, k kind) *Error {
 			i += n
 			continue
 		}
-		// Only the error paths build a Detail: wildcards in a valid filter
-		// must not allocate.
-		switch {
-		case c == 0 && k == kindString:
-			return newError(ruleUTF8Null.id(v5), "U+0000"+atByte(s, i)) // MQTT-1.5.3-2 / MQTT-1.5.4-2
-		case c == 0:
-			// MQTT-4.7.3-2 restates for topics the rule of 1.5.3 / 1.5.4;
-			// the latter is the statement that obliges a receiver to close
-			// the connection, so it is the one reported.
-			return newError(ruleUTF8Null.id(v5), "a topic must not contain U+0000, found"+atByte(s, i)) // MQTT-1.5.3-2 / MQTT-1.5.4-2 (MQTT-4.7.3-2)
-		case k == kindString:
-		case k == kindName:
-			return newError(ruleNameWildcard.id(v5), "a topic name must not contain the wildcard "+strconv.QuoteRune(rune(c))+", found"+atByte(s, i)) // MQTT-4.7.1-1 / MQTT-4.7.0-1
-		case c == '#':
-			if i > from && s[i-1] != '/' {
-				return newError(ruleHash.id(v5), `"#" must be on its own or follow "/", found`+atByte(s, i)) // MQTT-4.7.1-2 / MQTT-4.7.1-1
+		if c == 0 {
+			what := "U+0000"
+			if k != kindString {
+				// MQTT-4.7.3-2 restates for topics the rule of 1.5.3 /
+				// 1.5.4; the latter is the statement that obliges a
+				// receiver to close the connection, so it is the one
+				// reported.
+				what = "a topic must not contain U+0000, found"
 			}
-			if i+1 != len(s) {
-				return newError(ruleHash.id(v5), `"#" must be the last character of the filter, found`+atByte(s, i)) // MQTT-4.7.1-2 / MQTT-4.7.1-1
-			}
-		default: // '+'
-			if (i > from && s[i-1] != '/') || (i+1 < len(s) && s[i+1] != '/') {
-				return newError(rulePlus.id(v5), `"+" must occupy an entire level, found`+atByte(s, i)) // MQTT-4.7.1-3 / MQTT-4.7.1-2
-			}
+			return newError(ruleUTF8Null.id(v5), what+atByte(s, i)) // MQTT-1.5.3-2 / MQTT-1.5.4-2 (MQTT-4.7.3-2)
+		}
+		if misplaced < 0 && k != kindString && wildcardFault(s, from, i, k) {
+			misplaced = i
 		}
 		i++
 	}
+	if misplaced >= 0 {
+		return wildcardError(s, from, misplaced, v5, k)
+	}
 	return nil
+}
+
+// wildcardFault reports whether the wildcard s[i] breaks a section 4.7 rule
+// for k. It builds nothing, so wildcards in a valid filter cost no
+// allocation.
+func wildcardFault[T Text](s T, from, i int, k kind) bool {
+	switch {
+	case k == kindName:
+		return true // MQTT-4.7.1-1 / MQTT-4.7.0-1
+	case s[i] == '#':
+		return (i > from && s[i-1] != '/') || i+1 != len(s) // MQTT-4.7.1-2 / MQTT-4.7.1-1
+	default: // '+'
+		return (i > from && s[i-1] != '/') || (i+1 < len(s) && s[i+1] != '/') // MQTT-4.7.1-3 / MQTT-4.7.1-2
+	}
+}
+
+// wildcardError describes the wildcard fault wildcardFault found at s[i].
+func wildcardError[T Text](s T, from, i int, v5 bool, k kind) *Error {
+	c := s[i]
+	switch {
+	case k == kindName:
+		return newError(ruleNameWildcard.id(v5), "a topic name must not contain the wildcard "+strconv.QuoteRune(rune(c))+", found"+atByte(s, i)) // MQTT-4.7.1-1 / MQTT-4.7.0-1
+	case c == '#' && i > from && s[i-1] != '/':
+		return newError(ruleHash.id(v5), `"#" must be on its own or follow "/", found`+atByte(s, i)) // MQTT-4.7.1-2 / MQTT-4.7.1-1
+	case c == '#':
+		return newError(ruleHash.id(v5), `"#" must be the last character of the filter, found`+atByte(s, i)) // MQTT-4.7.1-2 / MQTT-4.7.1-1
+	}
+	return newError(rulePlus.id(v5), `"+" must occupy an entire level, found`+atByte(s, i)) // MQTT-4.7.1-3 / MQTT-4.7.1-2
 }
 
 // atByte ends a Detail line: where in s the offending byte is.

@@ -132,7 +132,19 @@ var topicCases = []struct {
 	{"'$' then wildcard", "$SYS/#", errWildName, valid, "at byte 5"},
 	{"wildcard after bad UTF-8 reports the first fault", "\xff/#", errUTF8, errUTF8, "at byte 0"},
 	{"U+0000 before a wildcard", "\x00+", errNull, errNull, "at byte 0"},
-	{"'+' before U+0000", "+\x00", errWildName, errPlus, "at byte 0"},
+
+	// An encoding fault (1.5.3 / 1.5.4) outranks a wildcard or topic name
+	// fault wherever each sits: ill-formed UTF-8 and U+0000 oblige the
+	// receiver to close the connection, while a misplaced wildcard in a
+	// filter may be refused in SUBACK and the connection kept.
+	{"'+' before U+0000", "+\x00", errNull, errNull, "at byte 1"},
+	{"'+' glued, then byte FF", "a+\xff", errUTF8, errUTF8, "at byte 2"},
+	{"'#' not last, then U+0000", "#a\x00", errNull, errNull, "at byte 2"},
+	{"'+' then byte FF in a name", "+\xffa", errUTF8, errUTF8, "at byte 1"},
+	{"'#' not last, then a surrogate", "a/#/\xed\xa0\x80", errUTF8, errUTF8, "surrogate (U+D800..U+DFFF) at byte 4"},
+	{"'##' then U+0000", "##\x00", errNull, errNull, "at byte 2"},
+	{"deep '#' not last, then a cut sequence", deepBad + "\xe2\x82", errUTF8, errUTF8, "at byte 10002"},
+	{"valid wildcards, then byte FF", "+/a/#\xff", errUTF8, errUTF8, "at byte 5"},
 	{"shared form is literal here", "$share/g/a/#", errWildName, valid, ""},
 }
 
