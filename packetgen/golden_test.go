@@ -182,19 +182,7 @@ func TestGoldenCoverage(t *testing.T) {
 // 5.0 CONNACK reason code statement MQTT-3.2.2-8 is garbled in the
 // Markdown the list was made from. 3.1 cases name 3.1.1 statements.
 func TestGoldenRulesAreStatements(t *testing.T) {
-	lists := map[string]map[string]bool{}
-	for _, v := range []string{"3.1.1", "5.0"} {
-		b, err := os.ReadFile(filepath.Join("..", "suites", "statements", "mqtt-"+v+".txt"))
-		if err != nil {
-			t.Skipf("statement lists not found: %v", err)
-		}
-		lists[v] = map[string]bool{}
-		for _, id := range strings.Fields(string(b)) {
-			lists[v][id] = true
-		}
-	}
-	lists["3.1.1"]["MQTT-3.8.3-4"] = true
-	lists["5.0"]["MQTT-3.2.2-8"] = true
+	lists := statementLists(t)
 	for _, c := range loadGolden(t) {
 		v := c.VersionName
 		if v == "3.1" {
