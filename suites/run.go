@@ -3,6 +3,7 @@ package suites
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -44,12 +45,26 @@ type Selection struct {
 	Focus []string
 }
 
+// plainError is err on one line without terminal colours: Ginkgo's
+// errors are multi-line, coloured and end in a documentation link.
+func plainError(err error) string {
+	var ge types.GinkgoError
+	if errors.As(err, &ge) {
+		msg := strings.Join(strings.Fields(ge.Message), " ")
+		if msg == "" {
+			return ge.Heading
+		}
+		return ge.Heading + ": " + msg
+	}
+	return err.Error()
+}
+
 // Check validates a selection before the run, so that a bad expression is
 // a usage error and not a Ginkgo exit.
 func (s Selection) Check() error {
 	if s.LabelFilter != "" {
 		if _, err := types.ParseLabelFilter(s.LabelFilter); err != nil {
-			return fmt.Errorf("--label-filter %q: %v", s.LabelFilter, err)
+			return fmt.Errorf("--label-filter %q: %s", s.LabelFilter, plainError(err))
 		}
 	}
 	for _, f := range s.Focus {

@@ -1,6 +1,7 @@
 package suites
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/onsi/ginkgo/v2/types"
@@ -37,5 +38,24 @@ func TestConvertInterrupted(t *testing.T) {
 	}
 	if line := res.SummaryLine(); line != "0 passed, 0 failed, 1 skipped (interrupted: 1 spec stopped before its verdict)" {
 		t.Errorf("summary %q", line)
+	}
+}
+
+// TestSelectionCheckOneLine: a bad label expression is one plain line
+// naming the flag, without Ginkgo's colours, line breaks or link.
+func TestSelectionCheckOneLine(t *testing.T) {
+	err := Selection{LabelFilter: "qos2 &&"}.Check()
+	if err == nil {
+		t.Fatal("a bad label filter passed the check")
+	}
+	msg := err.Error()
+	if strings.ContainsAny(msg, "\n\x1b") || !strings.HasPrefix(msg, `--label-filter "qos2 &&": `) || !strings.Contains(msg, "Unexpected EOF") {
+		t.Fatalf("want one plain line naming the flag and the problem, got %q", msg)
+	}
+	if err := (Selection{LabelFilter: "qos2 && !slow", Focus: []string{"MQTT-3"}}).Check(); err != nil {
+		t.Fatalf("a good selection failed: %v", err)
+	}
+	if err := (Selection{Focus: []string{"("}}).Check(); err == nil || !strings.HasPrefix(err.Error(), `--focus "("`) {
+		t.Fatalf("bad --focus: got %v", err)
 	}
 }
