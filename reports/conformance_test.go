@@ -33,18 +33,7 @@ func sample() *Conformance {
 // with the statement and expected versus actual in its message and the
 // trace in its body; deviations and profile skips are <skipped>.
 func TestJUnit(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "c.xml")
-	if err := sample().WriteJUnit(path); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got junitSuites
-	if err := xml.Unmarshal(b, &got); err != nil {
-		t.Fatal(err)
-	}
+	got, b := writeJUnit(t, sample())
 	if got.Tests != 4 || got.Failures != 1 || got.Errors != 0 || got.Skipped != 2 {
 		t.Fatalf("totals tests=%d failures=%d errors=%d skipped=%d", got.Tests, got.Failures, got.Errors, got.Skipped)
 	}
@@ -115,18 +104,7 @@ func TestInterruptedRun(t *testing.T) {
 		t.Error("an interrupted run is not OK")
 	}
 
-	path := filepath.Join(t.TempDir(), "c.xml")
-	if err := c.WriteJUnit(path); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got junitSuites
-	if err := xml.Unmarshal(b, &got); err != nil {
-		t.Fatal(err)
-	}
+	got, b := writeJUnit(t, c)
 	if got.Tests != 3 || got.Failures != 0 || got.Errors != 1 || got.Skipped != 1 {
 		t.Fatalf("totals tests=%d failures=%d errors=%d skipped=%d\n%s", got.Tests, got.Failures, got.Errors, got.Skipped, b)
 	}
@@ -142,4 +120,22 @@ func TestInterruptedRun(t *testing.T) {
 		!strings.Contains(run.Error.Body, "MQTT-3.1.2-24") {
 		t.Errorf("run-level testcase: %+v", run)
 	}
+}
+
+// writeJUnit writes c's JUnit report and reads it back.
+func writeJUnit(t *testing.T, c *Conformance) (junitSuites, []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "c.xml")
+	if err := c.WriteJUnit(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got junitSuites
+	if err := xml.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	return got, b
 }
