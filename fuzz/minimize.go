@@ -15,12 +15,12 @@ type Budget struct {
 
 // Minimize shrinks c while still(candidate) holds, and returns the
 // smallest case found and the number of tries. c itself must hold. still
-// returns the candidate as it ran (judged afresh: see judgeCandidate),
+// returns the candidate as it ran (judged afresh: see candidateJudge),
 // which is what is kept. It
 // writes everything at once if that still holds, then cuts trailing bytes
 // (a binary search on the length), removes chunks of halving size, and
 // simplifies what is left by zeroing runs of bytes. Every candidate is
-// judged afresh (judgeCandidate), since cutting bytes changes what the
+// judged afresh (candidateJudge), since cutting bytes changes what the
 // broker owes them.
 func Minimize(ctx context.Context, c Case, still func(Case) (Case, bool), b Budget) (Case, int) {
 	if b.Tries <= 0 {
@@ -233,7 +233,8 @@ func (c Case) zeroed(i, j int) Case {
 
 func (c Case) sameBytes(d Case) bool { return string(c.Bytes) == string(d.Bytes) }
 
-// judgeCandidate re-judges a shrunk candidate of original. The candidate
+// candidateJudge returns the judge of original's shrunk candidates: it
+// re-judges each one. The candidate
 // must keep the kind of fault the judge finds in the original (rule,
 // section, packet type and reason: see Judgement.Kind), whatever the
 // finding: under a generic rule such as MQTT-4.8.0-1 a PINGREQ with
@@ -242,23 +243,27 @@ func (c Case) sameBytes(d Case) bool { return string(c.Bytes) == string(d.Bytes)
 // be owed what the original was owed (a close or a refusal for malformed
 // input, or service for valid input), else the broker's answer would be
 // right. For crashes and hangs the expectation only decides whether a
-// PINGREQ follows the bytes, so the candidate's is kept.
-func judgeCandidate(original, n Case, finding string) (Case, bool) {
-	j := Judge(n.Bytes, n.Phase, n.Version)
-	n.Rule, n.Reason, n.Detail, n.Pings, n.RefuseID, n.RefuseConnect = j.Rule, j.Reason, j.Detail, j.Pings, j.RefuseID, j.RefuseConnect
-	if j.Kind != Judge(original.Bytes, original.Phase, original.Version).Kind {
-		return n, false
+// PINGREQ follows the bytes, so the candidate's is kept. The original is
+// judged once, here.
+func candidateJudge(original Case, finding string) func(n Case) (Case, bool) {
+	kind := Judge(original.Bytes, original.Phase, original.Version).Kind
+	return func(n Case) (Case, bool) {
+		j := Judge(n.Bytes, n.Phase, n.Version)
+		n.Rule, n.Reason, n.Detail, n.Pings, n.RefuseID, n.RefuseConnect = j.Rule, j.Reason, j.Detail, j.Pings, j.RefuseID, j.RefuseConnect
+		if j.Kind != kind {
+			return n, false
+		}
+		if finding != SpecDeviation {
+			return n, true
+		}
+		if original.Expect == packetgen.ExpectAccept {
+			n.Expect = packetgen.ExpectAccept
+			return n, !j.Decided() && !j.Incomplete
+		}
+		n.Expect = j.Expect
+		if j.End < len(n.Bytes) {
+			return n, false // bytes past the deciding packet: cut them first
+		}
+		return n, j.Expect == original.Expect
 	}
-	if finding != SpecDeviation {
-		return n, true
-	}
-	if original.Expect == packetgen.ExpectAccept {
-		n.Expect = packetgen.ExpectAccept
-		return n, !j.Decided() && !j.Incomplete
-	}
-	n.Expect = j.Expect
-	if j.End < len(n.Bytes) {
-		return n, false // bytes past the deciding packet: cut them first
-	}
-	return n, j.Expect == original.Expect
 }

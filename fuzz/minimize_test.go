@@ -61,10 +61,10 @@ func TestJudgeCandidate(t *testing.T) {
 	if orig.Expect != packetgen.ExpectClose {
 		t.Fatalf("original judged %s", orig.Expect)
 	}
-	if _, ok := judgeCandidate(orig, orig.prefix(2), SpecDeviation); ok {
+	if _, ok := candidateJudge(orig, SpecDeviation)(orig.prefix(2)); ok {
 		t.Fatal("a valid prefix kept as a deviation")
 	}
-	if n, ok := judgeCandidate(orig, orig.without(0, 2), SpecDeviation); !ok || n.Pings != 0 {
+	if n, ok := candidateJudge(orig, SpecDeviation)(orig.without(0, 2)); !ok || n.Pings != 0 {
 		t.Fatalf("the malformed packet alone: ok %v pings %d", ok, n.Pings)
 	}
 }
@@ -89,7 +89,7 @@ func TestJudgeCandidateKeepsKind(t *testing.T) {
 			{[]byte{0xE0, 0x01, 0x00}, false}, // trailing bytes, but on DISCONNECT
 		} {
 			n := orig.withBytes(tc.b, nil)
-			if _, ok := judgeCandidate(orig, n, finding); ok != tc.want {
+			if _, ok := candidateJudge(orig, finding)(n); ok != tc.want {
 				t.Errorf("%s: candidate % X kept %v, want %v", finding, tc.b, ok, tc.want)
 			}
 		}

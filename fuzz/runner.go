@@ -325,12 +325,13 @@ func (r *runner) deviation(ctx context.Context, c Case, why string) {
 	// A candidate may crash or hang the broker: minimizing stops there,
 	// and that candidate is triaged like any crashing case. A candidate
 	// must break the rule the original breaks, the same way
-	// (judgeCandidate), or it is another deviation (already counted under
+	// (candidateJudge), or it is another deviation (already counted under
 	// its own class, if real).
 	var broke Case
 	var brokeClass, brokeWhy string
+	judge := candidateJudge(c, SpecDeviation)
 	still := func(n Case) (Case, bool) {
-		n, ok := judgeCandidate(c, n, SpecDeviation)
+		n, ok := judge(n)
 		if !ok || brokeClass != "" {
 			return n, false
 		}
@@ -410,10 +411,11 @@ func (r *runner) triage(ctx context.Context, c Case, class, why string) {
 			r.ensureAlive(ctx, x.Version) //nolint:errcheck
 			return
 		}
+		judge := candidateJudge(x, cl)
 		still := func(n Case) (Case, bool) {
 			// Another kind of fault that also breaks the broker is
 			// another bug.
-			n, ok := judgeCandidate(x, n, cl)
+			n, ok := judge(n)
 			if !ok || r.ensureAlive(ctx, n.Version) != nil {
 				return n, false
 			}
