@@ -196,11 +196,7 @@ func TestOptionMaxQueued(t *testing.T) {
 	}{{"bound 3", 3, 3}, {"bound 1", 1, 1}, {"default", 0, published}} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newServer(t, Options{MaxQueued: tc.maxQueued})
-			p, _ := connect(t, s, "p", false)
-			subscribe(t, p, "q", 1)
-			must(t, p.Disconnect())
-			pubc, _ := connect(t, s, "pub", true)
-			waitOffline(t, s, "p")
+			pubc := offlineSubscriber(t, s)
 			for i := 1; i <= published; i++ {
 				must(t, pubc.Send(pub("q", fmt.Sprint(i), 1, uint16(i))))
 				if _, err := wire.Expect[*packetgen.Puback](pubc, wait); err != nil {
@@ -238,11 +234,7 @@ func TestOptionQueueQoS0(t *testing.T) {
 	}{{false, []string{"b:1"}}, {true, []string{"a:0", "b:1", "c:0"}}} {
 		t.Run(fmt.Sprint("QueueQoS0=", tc.queue), func(t *testing.T) {
 			s := newServer(t, Options{QueueQoS0: tc.queue})
-			p, _ := connect(t, s, "p", false)
-			subscribe(t, p, "q", 1)
-			must(t, p.Disconnect())
-			pubc, _ := connect(t, s, "pub", true)
-			waitOffline(t, s, "p")
+			pubc := offlineSubscriber(t, s)
 			must(t, pubc.Send(pub("q", "a", 0, 0)))
 			must(t, pubc.Send(pub("q", "b", 1, 1)))
 			must(t, pubc.Send(pub("q", "c", 0, 0)))
@@ -536,4 +528,16 @@ func publishAcked(t *testing.T, c *wire.Conn, p *packetgen.Publish) {
 			t.Fatalf("PUBCOMP: %v %v", r, err)
 		}
 	}
+}
+
+// offlineSubscriber leaves client "p" offline with a persistent session
+// subscribed to "q" at QoS 1, and returns a connected publisher.
+func offlineSubscriber(t *testing.T, s *Server) *wire.Conn {
+	t.Helper()
+	p, _ := connect(t, s, "p", false)
+	subscribe(t, p, "q", 1)
+	must(t, p.Disconnect())
+	pubc, _ := connect(t, s, "pub", true)
+	waitOffline(t, s, "p")
+	return pubc
 }
