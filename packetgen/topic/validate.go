@@ -101,7 +101,7 @@ var classes = func() (t [256]uint8) {
 // kept. So the first wildcard fault is only remembered, and reported once
 // the whole string has been found well encoded.
 func scan[T Text](s T, from int, v5 bool, k kind) *Error {
-	misplaced := -1 // offset of the first wildcard fault
+	misplaced, fault := -1, noFault // the first wildcard fault and where
 	for i := from; i < len(s); {
 		c := s[i]
 		switch classes[c] {
@@ -127,40 +127,54 @@ func scan[T Text](s T, from int, v5 bool, k kind) *Error {
 			}
 			return newError(ruleUTF8Null.id(v5), what+atByte(s, i)) // MQTT-1.5.3-2 / MQTT-1.5.4-2 (MQTT-4.7.3-2)
 		}
-		if misplaced < 0 && k != kindString && wildcardFault(s, from, i, k) {
-			misplaced = i
+		if misplaced < 0 && k != kindString {
+			if fault = checkWildcard(s, from, i, k); fault != noFault {
+				misplaced = i
+			}
 		}
 		i++
 	}
 	if misplaced >= 0 {
-		return wildcardError(s, from, misplaced, v5, k)
+		return wildcardError(s, misplaced, v5, fault)
 	}
 	return nil
 }
 
-// wildcardFault reports whether the wildcard s[i] breaks a section 4.7 rule
-// for k. It builds nothing, so wildcards in a valid filter cost no
-// allocation.
-func wildcardFault[T Text](s T, from, i int, k kind) bool {
+// wildcardFault is the section 4.7 rule a wildcard breaks, if any.
+type wildcardFault uint8
+
+const (
+	noFault        wildcardFault = iota
+	faultInName                  // MQTT-4.7.1-1 / MQTT-4.7.0-1
+	faultHashAfter               // '#' not first nor after '/': MQTT-4.7.1-2 / MQTT-4.7.1-1
+	faultHashLast                // '#' not the last character
+	faultPlus                    // '+' not a whole level: MQTT-4.7.1-3 / MQTT-4.7.1-2
+)
+
+// checkWildcard finds the rule the wildcard s[i] breaks for k. It builds
+// nothing, so wildcards in a valid filter cost no allocation.
+func checkWildcard[T Text](s T, from, i int, k kind) wildcardFault {
 	switch {
 	case k == kindName:
-		return true // MQTT-4.7.1-1 / MQTT-4.7.0-1
-	case s[i] == '#':
-		return (i > from && s[i-1] != '/') || i+1 != len(s) // MQTT-4.7.1-2 / MQTT-4.7.1-1
-	default: // '+'
-		return (i > from && s[i-1] != '/') || (i+1 < len(s) && s[i+1] != '/') // MQTT-4.7.1-3 / MQTT-4.7.1-2
+		return faultInName
+	case s[i] == '#' && i > from && s[i-1] != '/':
+		return faultHashAfter
+	case s[i] == '#' && i+1 != len(s):
+		return faultHashLast
+	case s[i] == '+' && ((i > from && s[i-1] != '/') || (i+1 < len(s) && s[i+1] != '/')):
+		return faultPlus
 	}
+	return noFault
 }
 
-// wildcardError describes the wildcard fault wildcardFault found at s[i].
-func wildcardError[T Text](s T, from, i int, v5 bool, k kind) *Error {
-	c := s[i]
-	switch {
-	case k == kindName:
-		return newError(ruleNameWildcard.id(v5), "a topic name must not contain the wildcard "+strconv.QuoteRune(rune(c))+", found"+atByte(s, i)) // MQTT-4.7.1-1 / MQTT-4.7.0-1
-	case c == '#' && i > from && s[i-1] != '/':
+// wildcardError describes fault f of the wildcard at s[i].
+func wildcardError[T Text](s T, i int, v5 bool, f wildcardFault) *Error {
+	switch f {
+	case faultInName:
+		return newError(ruleNameWildcard.id(v5), "a topic name must not contain the wildcard "+strconv.QuoteRune(rune(s[i]))+", found"+atByte(s, i)) // MQTT-4.7.1-1 / MQTT-4.7.0-1
+	case faultHashAfter:
 		return newError(ruleHash.id(v5), `"#" must be on its own or follow "/", found`+atByte(s, i)) // MQTT-4.7.1-2 / MQTT-4.7.1-1
-	case c == '#':
+	case faultHashLast:
 		return newError(ruleHash.id(v5), `"#" must be the last character of the filter, found`+atByte(s, i)) // MQTT-4.7.1-2 / MQTT-4.7.1-1
 	}
 	return newError(rulePlus.id(v5), `"+" must occupy an entire level, found`+atByte(s, i)) // MQTT-4.7.1-3 / MQTT-4.7.1-2
