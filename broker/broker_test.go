@@ -315,7 +315,6 @@ func TestConnectRefusals(t *testing.T) {
 	}{
 		{"anonymous", packetgen.Connect{ProtocolLevel: 4, ClientID: "x", CleanStart: true}, nil, 5},
 		{"bad password", packetgen.Connect{ProtocolLevel: 4, ClientID: "x", CleanStart: true, UsernameFlag: true, Username: "u", PasswordFlag: true, Password: []byte("no")}, nil, 4},
-		{"level 5", packetgen.Connect{}, packetgen.AppendUnchecked(nil, &packetgen.Connect{ProtocolLevel: 5, ClientID: "x", CleanStart: true}, 5), 1},
 		{"level 6", packetgen.Connect{}, []byte{0x10, 0x0D, 0, 4, 'M', 'Q', 'T', 'T', 6, 2, 0, 60, 0, 1, 'x'}, 1},
 		{"empty id clean 0", packetgen.Connect{}, []byte{0x10, 0x0C, 0, 4, 'M', 'Q', 'T', 'T', 4, 0, 0, 60, 0, 0}, 2},
 	}

@@ -1,18 +1,19 @@
 package broker
 
 import (
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"runtime/debug"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/mqttbench/mqttbench/auth"
 	"github.com/mqttbench/mqttbench/packetgen"
-	"github.com/mqttbench/mqttbench/packetgen/topic"
 )
 
 // conn is one network connection. Its reader runs in ServeConn; a writer
@@ -26,7 +27,26 @@ type conn struct {
 
 	sess      *session
 	keepalive time.Duration
-	will      *message
+	will      *will
+
+	// What a 5.0 client asked for in CONNECT; fixed once it is answered.
+	v5            bool
+	recvMax       uint16 // the client's Receive Maximum (65535 when absent)
+	maxPacket     uint32 // the client's Maximum Packet Size; 0: none
+	aliasMax      uint16 // the client's Topic Alias Maximum, for outbound aliases
+	noProblemInfo bool   // Request Problem Information 0
+	expiry        uint32 // Session Expiry Interval agreed in CONNECT
+	// connacked is set once a successful CONNACK is queued: only then may
+	// a server send DISCONNECT (MQTT-3.14.0-1).
+	connacked atomic.Bool
+	// inAliases maps the client's topic aliases to topic names
+	// (§3.3.2.3.4); reader only. outAliases are the broker's, encoder only.
+	inAliases  map[uint16][]byte
+	outAliases map[string]uint16
+	// authMethod is the enhanced authentication method of CONNECT;
+	// reauth a re-authentication in progress (reader only).
+	authMethod string
+	reauth     auth.Conversation
 
 	// The writer goroutine runs only while there is something to send, so
 	// an idle connection costs one goroutine, not two.
@@ -45,10 +65,14 @@ type conn struct {
 	done    chan struct{} // closed when the connection is closing
 	closing sync.Once
 	reason  error
+	// draining: a 5.0 DISCONNECT is queued last; nothing more is queued,
+	// and the connection closes for drainReason once it is written.
+	draining    bool
+	drainReason error
 }
 
 func newConn(srv *Server, nc net.Conn) *conn {
-	c := &conn{srv: srv, nc: nc, done: make(chan struct{})}
+	c := &conn{srv: srv, nc: nc, done: make(chan struct{}), recvMax: 65535}
 	c.rd = packetgen.NewReader(nc, packetgen.Decoder{Side: packetgen.FromClient, MaxPacketSize: srv.opts.MaxPacketSize})
 	c.enc = packetgen.Encoder{Version: packetgen.V311, Side: packetgen.FromServer}
 	if sc, ok := nc.(syscall.Conn); ok {
@@ -62,14 +86,54 @@ var (
 	errDisconnect = errors.New("client sent DISCONNECT")
 	errTakenOver  = errors.New("session taken over by a new connection")
 	errKeepalive  = errors.New("keep alive expired")
+	// errDisconnectWithWill is a 5.0 DISCONNECT with reason 0x04: it ends
+	// the connection as a normal one, but the will is published.
+	errDisconnectWithWill = errors.New("client sent DISCONNECT with will message")
 )
+
+// codeError is a reason to close a 5.0 connection and the reason code
+// DISCONNECT (or CONNACK) says it with.
+type codeError struct {
+	code packetgen.ReasonCode
+	msg  string
+}
+
+func (e *codeError) Error() string { return e.msg }
+
+func codeErrorf(code packetgen.ReasonCode, format string, args ...any) error {
+	return &codeError{code, fmt.Sprintf(format, args...)}
+}
+
+// reasonCode is the DISCONNECT reason code for err: what a codeError or a
+// codec violation names, 0x8D for keep alive, 0x8E for a takeover; 0x82 for
+// a code a server may not put in DISCONNECT (table 3-10).
+func reasonCode(err error) packetgen.ReasonCode {
+	code := packetgen.UnspecifiedError
+	var ce *codeError
+	switch v := packetgen.AsViolation(err); {
+	case errors.As(err, &ce):
+		code = ce.code
+	case v != nil:
+		code = v.Reason
+	case errors.Is(err, errKeepalive):
+		code = packetgen.KeepAliveTimeout
+	case errors.Is(err, errTakenOver):
+		code = packetgen.SessionTakenOver
+	case errors.Is(err, errServerShutdown):
+		code = packetgen.ServerShuttingDown
+	}
+	if _, err := packetgen.Encode(&packetgen.Disconnect{ReasonCode: code}, packetgen.V5); err != nil {
+		return packetgen.ProtocolError
+	}
+	return code
+}
 
 // send queues p for the writer, starting one if none runs. Safe from any
 // goroutine; after close it drops p.
 func (c *conn) send(p packetgen.Packet) {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
-	if c.closed {
+	if c.closed || c.draining {
 		return
 	}
 	c.queue = append(c.queue, p)
@@ -81,11 +145,16 @@ func (c *conn) send(p packetgen.Packet) {
 }
 
 // beginHandling marks the reader as acting on a packet: what is sent
-// meanwhile waits for flushOwn.
-func (c *conn) beginHandling() {
+// meanwhile waits for flushOwn. It reports false when the connection is
+// closing or a DISCONNECT of ours is on its way: nothing more is read.
+func (c *conn) beginHandling() bool {
 	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if c.closed || c.draining {
+		return false
+	}
 	c.handling = true
-	c.qmu.Unlock()
+	return true
 }
 
 // flushOwn ends handling: unless a writer runs, the reader encodes what
@@ -130,7 +199,7 @@ func (c *conn) flushOwn() {
 		return
 	}
 	c.writing = false
-	c.qmu.Unlock()
+	c.drainedUnlock()
 	c.writers.Done()
 }
 
@@ -177,6 +246,64 @@ func (c *conn) close(reason error) {
 	})
 }
 
+// disconnect ends the connection for reason. A 5.0 connection that has
+// had its CONNACK is told why first, with DISCONNECT and code (§3.14,
+// MQTT-4.13.1-1); nothing is sent after it (MQTT-3.14.4-1), and it gets
+// one second to be written. Safe from any goroutine; it does not wait.
+func (c *conn) disconnect(code packetgen.ReasonCode, reason error) {
+	if !c.v5 || !c.connacked.Load() {
+		c.close(reason)
+		return
+	}
+	d := &packetgen.Disconnect{ReasonCode: code}
+	if reason != nil {
+		// The reason string is for people; it goes only where it fits.
+		d.Properties.Set(packetgen.PropReasonString, reasonString(reason))
+		if !c.fits(d) {
+			d.Properties = packetgen.Properties{}
+		}
+	}
+	c.qmu.Lock()
+	if c.closed || c.draining {
+		c.qmu.Unlock()
+		return
+	}
+	c.queue = append(c.queue, d)
+	c.draining, c.drainReason = true, reason
+	c.nc.SetWriteDeadline(time.Now().Add(time.Second)) //nolint:errcheck
+	start := !c.writing && !c.handling
+	if start {
+		c.writing = true
+		c.writers.Add(1)
+	}
+	c.qmu.Unlock()
+	if start {
+		go c.writer(nil)
+	}
+}
+
+// drained closes a draining connection once its queue is written; qmu
+// held, and released.
+func (c *conn) drainedUnlock() {
+	draining, reason := c.draining, c.drainReason
+	c.qmu.Unlock()
+	if draining {
+		c.close(reason)
+	}
+}
+
+// reasonString makes err fit a Reason String: valid UTF-8, no U+0000.
+func reasonString(err error) string {
+	s := strings.ToValidUTF8(err.Error(), "\uFFFD")
+	return strings.ReplaceAll(s, "\x00", "\\0")
+}
+
+// fits reports whether p is within the client's Maximum Packet Size
+// (MQTT-3.1.2-24: the server must not send a larger packet).
+func (c *conn) fits(p packetgen.Packet) bool {
+	return c.maxPacket == 0 || packetgen.Size(p, c.enc.Version) <= int(c.maxPacket)
+}
+
 // writer writes queued packets until the queue is empty or the
 // connection closes.
 //
@@ -198,7 +325,7 @@ func (c *conn) writer(bp *[]byte, rest ...byte) {
 		c.queue = nil
 		if len(batch) == 0 || c.closed {
 			c.writing = false
-			c.qmu.Unlock()
+			c.drainedUnlock()
 			return
 		}
 		c.qmu.Unlock()
@@ -286,14 +413,16 @@ func (c *conn) recoverPanic(where string) {
 }
 
 // serve reads packets until the connection ends, then cleans up: the will
-// is published unless the client said DISCONNECT, and a clean session ends.
+// is published unless the client said DISCONNECT, and a session whose
+// expiry interval is 0 ends.
 func (c *conn) serve() (err error) {
 	defer func() {
+		c.waitDrained()
 		c.close(io.EOF)
 		c.writers.Wait()
 		c.nc.Close()
 		c.finish()
-		if c.reason != nil && !errors.Is(c.reason, errDisconnect) && !errors.Is(c.reason, io.EOF) {
+		if c.reason != nil && !normalEnd(c.reason) {
 			err = c.reason
 		}
 	}()
@@ -311,17 +440,52 @@ func (c *conn) serve() (err error) {
 		}
 		p, err := c.rd.ReadPacket()
 		if err != nil && !refusableFilter(p, err, c.enc.Version) {
-			c.close(c.readError(err))
+			c.end(c.readError(err))
+			c.flushOwn() // the reader may still hold the writer's role
 			return nil
 		}
-		c.beginHandling()
+		if !c.beginHandling() {
+			return nil // a DISCONNECT of ours is on its way: read no more
+		}
 		if err := c.handle(p); err != nil {
 			c.flushOwn() // a CONNACK or SUBACK queued before the end
-			c.close(err)
+			c.end(err)
 			return nil
 		}
 		if !c.rd.PacketBuffered() {
 			c.flushOwn()
+		}
+	}
+}
+
+// end ends the connection for err: a 5.0 client is told the reason code
+// err carries; the client's own DISCONNECT and a lost connection just
+// close.
+func (c *conn) end(err error) {
+	if normalEnd(err) || errors.Is(err, net.ErrClosed) {
+		c.close(err)
+		return
+	}
+	c.disconnect(reasonCode(err), err)
+}
+
+// normalEnd reports a connection the client ended as it should.
+func normalEnd(err error) bool {
+	return errors.Is(err, errDisconnect) || errors.Is(err, errDisconnectWithWill) || errors.Is(err, io.EOF)
+}
+
+// waitDrained gives a DISCONNECT being written the time its write
+// deadline allows.
+func (c *conn) waitDrained() {
+	c.qmu.Lock()
+	draining := c.draining
+	c.qmu.Unlock()
+	if draining {
+		t := time.NewTimer(2 * time.Second)
+		defer t.Stop()
+		select {
+		case <-c.done:
+		case <-t.C:
 		}
 	}
 }
@@ -351,7 +515,9 @@ func (c *conn) readError(err error) error {
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return errKeepalive // MQTT-3.1.2-24: 1.5 x keep alive without a packet
+		// MQTT-3.1.2-24 (3.1.1) / MQTT-3.1.2-22 (5.0): 1.5 x keep alive
+		// without a packet.
+		return errKeepalive
 	}
 	if v := packetgen.AsViolation(err); v != nil {
 		c.srv.log.Info("closing on a protocol violation", "client", c.clientID(), "err", err)
@@ -366,111 +532,18 @@ func (c *conn) finish() {
 	if s == nil {
 		return
 	}
-	// A will goes out on every close but DISCONNECT (MQTT-3.1.2-8,
-	// MQTT-3.1.2-10); a taken-over connection closes abnormally too.
-	if c.will != nil && !errors.Is(c.reason, errDisconnect) && !c.srv.opts.Faults.DropWill {
-		c.srv.publish(c.will)
+	// A will goes out on every close but a normal DISCONNECT
+	// (MQTT-3.1.2-8, MQTT-3.1.2-10); a taken-over connection closes
+	// abnormally too.
+	w := c.will
+	if errors.Is(c.reason, errDisconnect) || c.srv.opts.Faults.DropWill {
+		w = nil
 	}
-	c.srv.detach(s, c)
+	c.srv.detach(s, c, w)
 }
 
-var errRefused = errors.New("connection refused in CONNACK")
-
-// handshake reads CONNECT and answers it (§3.1.4).
-func (c *conn) handshake() error {
-	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout)) //nolint:errcheck
-	p, err := c.rd.ReadPacket()
-	if err != nil {
-		if v := packetgen.AsViolation(err); v != nil {
-			return c.refuseConnect(p, v)
-		}
-		return err
-	}
-	cp, ok := p.(*packetgen.Connect)
-	if !ok {
-		// MQTT-3.1.0-1: the first packet must be CONNECT.
-		return fmt.Errorf("MQTT-3.1.0-1: first packet is %s, not CONNECT", p.Type())
-	}
-	if cp.ProtocolLevel == packetgen.V5 {
-		// 5.0 is not served yet: answer as 3.1.1 does for an unsupported
-		// level (MQTT-3.1.2-2).
-		return c.refuse(packetgen.ConnRefusedProtocolVersion, "MQTT 5.0 is not supported")
-	}
-	c.enc.Version = cp.ProtocolLevel
-	if rc := c.srv.authenticate(cp); rc != packetgen.ConnAccepted {
-		return c.refuse(rc, "authentication failed")
-	}
-	clientID := cp.ClientID
-	if clientID == "" {
-		clientID = c.srv.clientID() // MQTT-3.1.3-6 (clean session is 1 here)
-	}
-	if cp.Will != nil {
-		w := cp.Will
-		c.will = &message{topic: []byte(w.Topic), payload: w.Payload, qos: w.QoS, retain: w.Retain}
-	}
-	if cp.KeepAlive > 0 && !c.srv.opts.Faults.IgnoreKeepalive {
-		c.keepalive = time.Duration(float64(cp.KeepAlive) * c.srv.opts.KeepaliveGrace * float64(time.Second))
-	}
-	if !c.armRead(time.Time{}) {
-		return c.reason
-	}
-	if !c.srv.attach(c, clientID, cp.CleanStart) {
-		return ErrServerClosed
-	}
-	return nil
-}
-
-// refuseConnect answers a CONNECT the codec refused: an unsupported
-// protocol level gets return code 1 (MQTT-3.1.2-2), a refused client
-// identifier return code 2 (MQTT-3.1.3-8, -9); an unknown protocol name
-// and any other violation close the connection without CONNACK.
-func (c *conn) refuseConnect(p packetgen.Packet, v *packetgen.Violation) error {
-	cp, _ := p.(*packetgen.Connect)
-	switch {
-	case cp != nil && v.Reason == packetgen.UnsupportedProtocolVersion && v.Rule == "MQTT-3.1.2-2":
-		return c.refuse(packetgen.ConnRefusedProtocolVersion, v.Error())
-	case cp != nil && v.Reason == packetgen.ClientIdentifierNotValid:
-		if cp.ProtocolLevel.Valid() && cp.ProtocolLevel != packetgen.V5 {
-			c.enc.Version = cp.ProtocolLevel
-		}
-		return c.refuse(packetgen.ConnRefusedIdentifierRejected, v.Error())
-	}
-	c.srv.log.Info("closing on a bad CONNECT", "err", v)
-	return v
-}
-
-// refuse sends CONNACK with a refusing return code and closes
-// (MQTT-3.2.2-5); session present is 0 (MQTT-3.2.2-4). It writes directly:
-// before CONNECT is accepted nothing else is queued, and the write must be
-// done before close cuts the connection.
-func (c *conn) refuse(rc byte, why string) error {
-	buf, err := c.enc.Append(nil, &packetgen.Connack{ReasonCode: packetgen.ReasonCode(rc)})
-	if err == nil {
-		c.nc.SetWriteDeadline(time.Now().Add(time.Second)) //nolint:errcheck
-		c.nc.Write(buf)                                    //nolint:errcheck
-	}
-	return fmt.Errorf("%w: code %d: %s", errRefused, rc, why)
-}
-
-// authenticate checks the user name and password against Options.Users.
-func (s *Server) authenticate(cp *packetgen.Connect) byte {
-	if s.opts.Users == nil {
-		return packetgen.ConnAccepted
-	}
-	if !cp.UsernameFlag {
-		if s.opts.AllowAnonymous {
-			return packetgen.ConnAccepted
-		}
-		return packetgen.ConnRefusedNotAuthorized
-	}
-	want, ok := s.opts.Users[cp.Username]
-	if !ok || !cp.PasswordFlag || subtle.ConstantTimeCompare([]byte(want), cp.Password) != 1 {
-		return packetgen.ConnRefusedBadCredentials
-	}
-	return packetgen.ConnAccepted
-}
-
-// handle acts on one packet after CONNECT. An error closes the connection.
+// handle acts on one packet after CONNECT. An error ends the connection,
+// with the reason code it carries for 5.0.
 func (c *conn) handle(p packetgen.Packet) error {
 	s := c.sess
 	switch p := p.(type) {
@@ -479,43 +552,70 @@ func (c *conn) handle(p packetgen.Packet) error {
 	case *packetgen.Puback:
 		s.acked(p.PacketID, 1)
 	case *packetgen.Pubrec:
-		s.received(p.PacketID)
+		s.received(p.PacketID, p.ReasonCode)
 	case *packetgen.Pubrel:
 		// Release the identifier: a new PUBLISH with it is a new message.
 		s.mu.Lock()
+		_, known := s.inboundQoS2[p.PacketID]
 		delete(s.inboundQoS2, p.PacketID)
 		s.mu.Unlock()
-		c.send(&packetgen.Pubcomp{PacketID: p.PacketID})
+		comp := &packetgen.Pubcomp{PacketID: p.PacketID}
+		if !known && c.v5 {
+			comp.ReasonCode = packetgen.PacketIdentifierNotFound
+		}
+		c.send(comp) // MQTT-4.3.3-11
 	case *packetgen.Pubcomp:
 		s.acked(p.PacketID, 2)
 	case *packetgen.Subscribe:
-		c.handleSubscribe(p)
+		return c.handleSubscribe(p)
 	case *packetgen.Unsubscribe:
-		if !c.srv.opts.Faults.IgnoreUnsubscribe {
-			c.srv.unsubscribe(s, p.Filters)
-		}
-		c.send(&packetgen.Unsuback{PacketID: p.PacketID}) // MQTT-3.10.4-4, -5
+		c.handleUnsubscribe(p)
 	case *packetgen.Pingreq:
 		c.send(&packetgen.Pingresp{}) // MQTT-3.12.4-1
 	case *packetgen.Disconnect:
-		c.will = nil // MQTT-3.14.4-3: the will is discarded
-		return errDisconnect
+		return c.handleDisconnect(p)
+	case *packetgen.Auth:
+		return c.handleAuth(p)
 	case *packetgen.Connect:
 		if c.srv.opts.Faults.AcceptSecondConnect {
 			c.send(&packetgen.Connack{})
 			return nil
 		}
-		return errors.New("MQTT-3.1.0-2: a second CONNECT")
+		return codeErrorf(packetgen.ProtocolError, "MQTT-3.1.0-2: a second CONNECT")
 	default:
-		return fmt.Errorf("%s from a client", p.Type())
+		return codeErrorf(packetgen.ProtocolError, "%s from a client", p.Type())
 	}
 	return nil
 }
 
+// handleDisconnect ends the connection as the client asks: normally, with
+// the will discarded (MQTT-3.14.4-3 / MQTT-3.1.2-10), or, with 5.0 reason
+// 0x04, with the will published. A 5.0 client may change the Session
+// Expiry Interval, but not from 0 (§3.14.2.2.2): that is a protocol
+// error, and the will goes out.
+func (c *conn) handleDisconnect(p *packetgen.Disconnect) error {
+	if c.v5 && p.Properties.Has(packetgen.PropSessionExpiryInterval) {
+		e := p.Properties.SessionExpiryInterval
+		if c.expiry == 0 && e != 0 {
+			return codeErrorf(packetgen.ProtocolError, "DISCONNECT sets a Session Expiry Interval of %d after CONNECT set 0 (§3.14.2.2.2)", e)
+		}
+		e = c.srv.capExpiry(e)
+		c.srv.mu.Lock()
+		c.sess.mu.Lock()
+		c.sess.expiry = e
+		c.sess.mu.Unlock()
+		c.srv.mu.Unlock()
+	}
+	if c.v5 && p.ReasonCode == packetgen.DisconnectWithWill {
+		return errDisconnectWithWill
+	}
+	return errDisconnect
+}
+
 // refusableFilter reports a SUBSCRIBE or UNSUBSCRIBE whose only fault is an
-// invalid topic filter: 3.1.1 refuses that filter in SUBACK (0x80) and
-// UNSUBSCRIBE of a filter that cannot exist changes nothing. 3.1 has no
-// refusal code, so there the connection closes.
+// invalid topic filter: 3.1.1 refuses that filter in SUBACK (0x80), 5.0
+// with 0x8F, and UNSUBSCRIBE of a filter that cannot exist changes nothing.
+// 3.1 has no refusal code, so there the connection closes.
 func refusableFilter(p packetgen.Packet, err error, v packetgen.Version) bool {
 	vi := packetgen.AsViolation(err)
 	if p == nil || vi == nil || v == packetgen.V31 {
@@ -523,61 +623,7 @@ func refusableFilter(p packetgen.Packet, err error, v packetgen.Version) bool {
 	}
 	switch p.(type) {
 	case *packetgen.Subscribe, *packetgen.Unsubscribe:
-		return true
+		return vi.Reason == packetgen.TopicFilterInvalid || v != packetgen.V5
 	}
 	return false
-}
-
-func (c *conn) handlePublish(p *packetgen.Publish) error {
-	c.srv.opts.Faults.panicOn(p.Topic)
-	c.srv.stats.Received.Add(1)
-	m := &message{topic: p.Topic, payload: p.Payload, qos: p.QoS, retain: p.Retain}
-	switch p.QoS {
-	case 0:
-		c.srv.publish(m)
-	case 1:
-		c.srv.publish(m)
-		c.send(&packetgen.Puback{PacketID: p.PacketID}) // MQTT-4.3.2-2
-	case 2:
-		s := c.sess
-		s.mu.Lock()
-		_, seen := s.inboundQoS2[p.PacketID]
-		if s.inboundQoS2 == nil {
-			s.inboundQoS2 = map[uint16]struct{}{}
-		}
-		s.inboundQoS2[p.PacketID] = struct{}{}
-		s.mu.Unlock()
-		if !seen || c.srv.opts.Faults.QoS2Twice {
-			// Delivered once; a repeat before PUBREL only gets PUBREC again.
-			c.srv.publish(m)
-		}
-		c.send(&packetgen.Pubrec{PacketID: p.PacketID}) // MQTT-4.3.3-2
-	}
-	return nil
-}
-
-// handleSubscribe grants each filter min(requested, MaxQoS), refuses
-// invalid filters with 0x80 (3.1.1; 3.1 has no refusal code and closes),
-// answers SUBACK and then sends the retained messages that match.
-func (c *conn) handleSubscribe(p *packetgen.Subscribe) {
-	codes := make([]packetgen.ReasonCode, len(p.Subscriptions))
-	var granted []packetgen.Subscription
-	for i, sub := range p.Subscriptions {
-		if err := topic.ValidateFilter(sub.Filter, false); err != nil && !c.srv.opts.Faults.GrantInvalidFilters {
-			codes[i] = packetgen.SubackFailure
-			continue
-		}
-		q := min(sub.QoS, c.srv.opts.MaxQoS)
-		codes[i] = packetgen.ReasonCode(q)
-		granted = append(granted, packetgen.Subscription{Filter: sub.Filter, QoS: q})
-	}
-	c.srv.subscribe(c.sess, granted)
-	c.send(&packetgen.Suback{PacketID: p.PacketID, ReasonCodes: codes}) // MQTT-3.8.4-1
-	// Retained messages for every (re)subscribed filter, RETAIN set
-	// (MQTT-3.3.1-6, MQTT-3.8.4-3), at most at the granted QoS.
-	for _, sub := range granted {
-		for _, m := range c.srv.retainedFor(sub.Filter) {
-			c.sess.deliver(m, min(m.qos, sub.QoS), true)
-		}
-	}
 }

@@ -24,6 +24,13 @@ type Faults struct {
 	GrantInvalidFilters bool // accept 'a/#/b' and friends in SUBSCRIBE
 	DowngradeToQoS0     bool // deliver everything at QoS 0
 	ReverseQueue        bool // deliver queued messages newest first
+	NormaliseSeparators bool // match '.' as '/', as brokers mapping topics onto AMQP routing keys do
+
+	// MQTT 5.0.
+	IgnoreNoLocal       bool // deliver to the publisher despite No Local
+	DropSubscriptionIDs bool // deliver without subscription identifiers
+	BroadcastShared     bool // every member of a shared group gets every message
+	NeverExpire         bool // ignore Message Expiry Interval
 
 	// PanicTopic, when set, makes the reader panic on a PUBLISH to this
 	// topic name. It is for the broker's own tests, which prove that a
@@ -48,6 +55,11 @@ var faultNames = map[string]func(*Faults){
 	"grant-invalid-filters": func(f *Faults) { f.GrantInvalidFilters = true },
 	"downgrade-to-qos0":     func(f *Faults) { f.DowngradeToQoS0 = true },
 	"reverse-queue":         func(f *Faults) { f.ReverseQueue = true },
+	"normalise-separators":  func(f *Faults) { f.NormaliseSeparators = true },
+	"ignore-no-local":       func(f *Faults) { f.IgnoreNoLocal = true },
+	"drop-subscription-ids": func(f *Faults) { f.DropSubscriptionIDs = true },
+	"broadcast-shared":      func(f *Faults) { f.BroadcastShared = true },
+	"never-expire":          func(f *Faults) { f.NeverExpire = true },
 }
 
 // FaultNames lists the faults by name.

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -26,7 +27,7 @@ const fuzzWait = 2 * time.Second
 
 // FuzzBrokerConn feeds a byte stream to one connection of a fresh broker
 // over net.Pipe: alone, or after a valid CONNECT (mode bit 0; bit 1 makes
-// that CONNECT 3.1 instead of 3.1.1). A second connection subscribes to
+// that CONNECT 3.1 instead of 3.1.1, bit 2 makes it 5.0). A second connection subscribes to
 // "#" at QoS 2 and counts the deliveries. Each input must leave:
 //
 //   - no panic: the broker recovers a panic per connection and logs it, so
@@ -37,6 +38,9 @@ const fuzzWait = 2 * time.Second
 //   - no QoS 2 message delivered twice: per topic and payload, no more
 //     deliveries than new QoS 2 messages in the stream (a repeat of a
 //     packet identifier before its PUBREL is the same message, §4.3.3);
+//   - on a 5.0 connection, only bytes our codec accepts back, and nothing
+//     after the broker's DISCONNECT, whose code is an error: malformed
+//     input gets DISCONNECT 0x81/0x82 (or another error code) or a close;
 //   - no goroutine once the client has closed and the broker is closed.
 //
 // Seeds come from the wire fuzzer's generators (testdata/fuzz/FuzzBrokerConn,
@@ -54,14 +58,56 @@ func FuzzBrokerConn(f *testing.F) {
 	})
 }
 
-// fuzzConnect is the CONNECT sent before the input in mode bit 0.
+// fuzzConnect is the CONNECT sent before the input in mode bit 0: 3.1.1,
+// 3.1 with bit 1, 5.0 with bit 2.
 func fuzzConnect(mode byte) []byte {
-	v := packetgen.V311
-	if mode&2 != 0 {
-		v = packetgen.V31
-	}
+	v := fuzzVersion(mode)
 	b, _ := packetgen.Append(nil, &packetgen.Connect{ProtocolLevel: v, CleanStart: true, KeepAlive: 60, ClientID: "fuzzed"}, v)
 	return b
+}
+
+func fuzzVersion(mode byte) packetgen.Version {
+	switch {
+	case mode&4 != 0:
+		return packetgen.V5
+	case mode&2 != 0:
+		return packetgen.V31
+	}
+	return packetgen.V311
+}
+
+// checkAnswers decodes what the broker sent on a 5.0 connection: bytes our
+// codec accepts, and no packet after a DISCONNECT, whose reason code is
+// an error (a server sends DISCONNECT only to say why it closes).
+func checkAnswers(out []byte, stream []byte) error {
+	d := packetgen.Decoder{Version: packetgen.V5, Side: packetgen.FromServer}
+	disconnected := false
+	for len(out) > 0 {
+		p, n, err := d.Decode(out)
+		if err != nil {
+			return fmt.Errorf("the broker sent bytes that break %v: % X\ninput: % X", err, clip(out), clip(stream))
+		}
+		out = out[n:]
+		if disconnected {
+			return fmt.Errorf("the broker sent %s after its DISCONNECT\ninput: % X", packetgen.Format(p), clip(stream))
+		}
+		if dp, ok := p.(*packetgen.Disconnect); ok {
+			if !dp.ReasonCode.IsError() {
+				return fmt.Errorf("the broker closed with %s, not an error code\ninput: % X", packetgen.Format(p), clip(stream))
+			}
+			disconnected = true
+		}
+	}
+	return nil
+}
+
+// speaks5 reports whether the connection of this input is 5.0: a 5.0
+// CONNECT sent first, by the mode or by the input itself.
+func speaks5(stream []byte) bool {
+	var d packetgen.Decoder
+	p, _, err := d.Decode(stream)
+	cp, ok := p.(*packetgen.Connect)
+	return err == nil && ok && cp.ProtocolLevel == packetgen.V5
 }
 
 // checkConn runs one input (see FuzzBrokerConn) and returns what went
@@ -90,8 +136,9 @@ func checkConn(data []byte, mode byte, faults Faults) (err error) {
 	served := make(chan struct{})
 	go func() { srv.ServeConn(server); close(served) }() //nolint:errcheck
 	eof := make(chan struct{})
-	go func() { io.Copy(io.Discard, client); close(eof) }() //nolint:errcheck
-	client.SetWriteDeadline(time.Now().Add(fuzzWait))       //nolint:errcheck
+	var out bytes.Buffer                              // read only after eof
+	go func() { io.Copy(&out, client); close(eof) }() //nolint:errcheck
+	client.SetWriteDeadline(time.Now().Add(fuzzWait)) //nolint:errcheck
 	if _, err := client.Write(stream); err != nil && isTimeout(err) {
 		client.Close()
 		return fmt.Errorf("the broker stopped reading the stream (%d bytes): % X", len(stream), clip(stream))
@@ -111,6 +158,12 @@ func checkConn(data []byte, mode byte, faults Faults) (err error) {
 	case <-served:
 	case <-time.After(fuzzWait):
 		return fmt.Errorf("ServeConn still running %s after the client closed: % X", fuzzWait, clip(stream))
+	}
+	<-eof
+	if speaks5(stream) {
+		if err := checkAnswers(out.Bytes(), stream); err != nil {
+			return err
+		}
 	}
 	// Everything the fuzzed connection published is queued by now; a
 	// PINGRESP to the subscriber comes after it.
@@ -341,10 +394,7 @@ func TestWriteFuzzBrokerConnCorpus(t *testing.T) {
 			}
 			mode := byte(0)
 			if c.Phase == packetgen.PhaseAfterConnect {
-				mode = 1
-				if v == packetgen.V31 {
-					mode = 3
-				}
+				mode = map[packetgen.Version]byte{packetgen.V311: 1, packetgen.V31: 3, packetgen.V5: 5}[v]
 			}
 			body := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\nbyte(%s)\n", strconv.Quote(string(c.Bytes)), strconv.QuoteRune(rune(mode)))
 			name := fmt.Sprintf("%x", sha256.Sum256([]byte(body)))[:16]

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mqttbench/mqttbench/auth"
 	"github.com/mqttbench/mqttbench/packetgen"
 )
 
@@ -53,6 +54,60 @@ type Options struct {
 	// ConnectTimeout is how long a new connection may take to send
 	// CONNECT. 0 means 10 seconds.
 	ConnectTimeout time.Duration
+
+	// MQTT 5.0: what the broker advertises in CONNACK and enforces. Each
+	// "Disable" switch makes the broker say, and act as if, it lacks the
+	// feature, so the suites can test every "not available" path.
+
+	// DisableWildcard answers SUBSCRIBE to a filter with '+' or '#' with
+	// 0xA2 and advertises Wildcard Subscription Available 0.
+	DisableWildcard bool
+	// DisableShared answers "$share/..." subscriptions with 0x9E and
+	// advertises Shared Subscription Available 0.
+	DisableShared bool
+	// DisableSubscriptionIDs advertises Subscription Identifier Available
+	// 0; a SUBSCRIBE carrying one gets DISCONNECT 0xA1.
+	DisableSubscriptionIDs bool
+	// TopicAliasMaximum is the highest inbound topic alias a client may
+	// use. 0 means 65535; a negative value accepts no aliases.
+	TopicAliasMaximum int
+	// OutboundTopicAliases makes the broker give topics aliases on the
+	// PUBLISH packets it sends, up to each client's Topic Alias Maximum.
+	OutboundTopicAliases bool
+	// ReceiveMaximum bounds the QoS 2 PUBLISH packets a client may have
+	// unanswered by PUBCOMP (QoS 1 is answered at once); one more gets
+	// DISCONNECT 0x93. 0 means 65535, the protocol's maximum, which is not
+	// advertised.
+	ReceiveMaximum int
+	// ServerKeepAlive, when set, replaces every 5.0 client's keep alive
+	// and is sent in CONNACK (MQTT-3.2.2-21).
+	ServerKeepAlive uint16
+	// MaxSessionExpiry caps a 5.0 client's Session Expiry Interval, in
+	// seconds; the broker then tells the client the value it uses. 0 means
+	// no cap.
+	MaxSessionExpiry uint32
+	// AssignedIDPrefix starts the identifiers given to clients that send
+	// none. "" means "mqttbench-".
+	AssignedIDPrefix string
+	// ResponseInformation, when set, is sent to clients that ask for it
+	// (Request Response Information 1), followed by the client identifier
+	// and '/': the root of topics the client may use for responses.
+	ResponseInformation string
+	// ServerReference redirects clients: CONNECT is answered with 0x9C
+	// (use another server), or 0x9D (server moved) when ServerMoved is
+	// set, carrying this reference. RedirectClients limits it to those
+	// client identifiers; empty means every client.
+	ServerReference string
+	ServerMoved     bool
+	RedirectClients []string
+	// ValidatePayloadFormat checks that payloads marked as UTF-8 (Payload
+	// Format Indicator 1) are valid UTF-8: a bad one is answered with 0x99
+	// and not delivered.
+	ValidatePayloadFormat bool
+	// AuthMethod, when set, offers enhanced authentication (§4.12) with
+	// this method; a CONNECT naming another gets CONNACK 0x8C.
+	AuthMethod auth.Method
+
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
 	// Faults break behaviours on purpose, for the suites' self-validation.
@@ -80,6 +135,18 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.TopicAliasMaximum == 0 || o.TopicAliasMaximum > 65535 {
+		o.TopicAliasMaximum = 65535
+	}
+	if o.TopicAliasMaximum < 0 {
+		o.TopicAliasMaximum = 0
+	}
+	if o.ReceiveMaximum <= 0 || o.ReceiveMaximum > 65535 {
+		o.ReceiveMaximum = 65535
+	}
+	if o.AssignedIDPrefix == "" {
+		o.AssignedIDPrefix = "mqttbench-"
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

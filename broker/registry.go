@@ -1,18 +1,29 @@
 package broker
 
-import "github.com/mqttbench/mqttbench/packetgen"
+import (
+	"time"
+
+	"github.com/mqttbench/mqttbench/packetgen"
+)
 
 // Lock order: Server.mu before session.mu. session.subs is guarded by
-// Server.mu (it mirrors the subscription tree), everything else in a
+// Server.mu (it mirrors the subscription trees), everything else in a
 // session by session.mu.
 
 // attach binds a new connection to the session of clientID and answers
-// CONNACK (§3.1.4, §3.2.2). A live connection with the same identifier is
-// closed (MQTT-3.1.4-2). Clean session 1 discards any old session
-// (MQTT-3.1.2-6); clean session 0 resumes one, with session present 1
-// (MQTT-3.2.2-2), and re-sends what was in flight. It reports false when
-// the server is closing.
-func (s *Server) attach(c *conn, clientID string, clean bool) bool {
+// with ack, its Session Present flag set here (§3.1.4, §3.2.2). A live
+// connection with the same identifier is taken over: 5.0 tells it so with
+// DISCONNECT 0x8E, then it is closed (MQTT-3.1.4-3). Clean start
+// discards any old session (3.1.1: MQTT-3.1.2-6; 5.0: MQTT-3.1.2-4);
+// otherwise an old one is resumed (5.0: MQTT-3.1.2-5), with session
+// present 1 (3.1.1: MQTT-3.2.2-2; 5.0: §3.2.2.1.1), and what was in flight
+// is sent again. Resuming stops the session's expiry and a
+// will waiting for its delay (MQTT-3.1.3-9); discarding ends the session,
+// which publishes such a will. It reports false when the server is
+// closing.
+func (s *Server) attach(c *conn, clientID string, clean bool, expiry uint32, ack *packetgen.Connack) bool {
+	var ended endedSession
+	defer ended.finish(s)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -22,86 +33,194 @@ func (s *Server) attach(c *conn, clientID string, clean bool) bool {
 	if sess != nil {
 		sess.mu.Lock()
 		if old := sess.conn; old != nil {
-			old.close(errTakenOver)
+			old.disconnect(packetgen.SessionTakenOver, errTakenOver)
 			sess.conn = nil
 		}
-		discard := clean || sess.clean || s.opts.Faults.ResumeAsClean
+		discard := clean || sess.expiry == 0 || s.opts.Faults.ResumeAsClean
+		if !discard {
+			sess.stopTimersLocked()
+		}
 		sess.mu.Unlock()
 		if discard {
-			s.dropSubsLocked(sess)
-			delete(s.sessions, clientID)
+			ended = s.endSessionLocked(sess)
 			sess = nil
 		}
 	}
 	present := sess != nil
 	if sess == nil {
-		sess = newSession(s, clientID, clean)
+		sess = newSession(s, clientID, expiry)
 		s.sessions[clientID] = sess
 	}
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	sess.conn = c
+	sess.expiry = expiry
 	c.sess = sess
-	c.send(&packetgen.Connack{SessionPresent: present && c.enc.Version != packetgen.V31})
+	ack.SessionPresent = present && c.enc.Version != packetgen.V31
+	c.send(ack)
+	c.connacked.Store(true)
 	if present {
 		sess.resume()
 	}
 	return true
 }
 
-// detach unbinds a closed connection from its session; a clean session
-// ends with its connection (MQTT-3.1.2-6).
-func (s *Server) detach(sess *session, c *conn) {
+// detach unbinds a closed connection from its session and publishes its
+// will, w (nil when there is none or the client disconnected normally). A
+// session whose expiry interval is 0 ends now (3.1.1's clean session,
+// MQTT-3.1.2-6; 5.0: MQTT-3.1.2-23); a finite one ends when the
+// interval has passed with no connection (MQTT-4.1.0-2). The will goes out
+// at once, or after its delay or when the session ends, whichever is
+// first (MQTT-3.1.2-8); not at all when another connection resumed the
+// session within the delay (MQTT-3.1.3-9).
+func (s *Server) detach(sess *session, c *conn, w *will) {
+	var ended endedSession
+	defer ended.finish(s)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sess.mu.Lock()
 	mine := sess.conn == c
+	live := s.sessions[sess.id] == sess
 	if mine {
 		sess.conn = nil
 	}
-	clean := sess.clean
+	switch {
+	case !live:
+		// Discarded already (a clean start took the identifier, or the
+		// server is closing): the session has ended.
+		ended.will = w.now()
+	case !mine:
+		// Resumed by a newer connection, which came within any delay.
+		if w != nil && w.delay == 0 {
+			ended.will = w.now()
+		}
+	case sess.expiry == 0:
+		sess.mu.Unlock()
+		ended = s.endSessionLocked(sess)
+		ended.will = w.now()
+		return
+	default:
+		if w != nil {
+			if w.delay == 0 {
+				ended.will = w.now()
+			} else {
+				sess.waitWillLocked(w)
+			}
+		}
+		if sess.expiry != neverExpires {
+			// The timer is read back under the locks, so one stopped too
+			// late (a resume raced it) does nothing.
+			var t *time.Timer
+			t = time.AfterFunc(time.Duration(sess.expiry)*time.Second, func() { s.expire(sess, &t) })
+			sess.expireAt = t
+		}
+	}
 	sess.mu.Unlock()
-	if mine && clean && s.sessions[sess.id] == sess {
-		s.dropSubsLocked(sess)
+}
+
+// expire ends an offline session whose expiry interval has passed.
+func (s *Server) expire(sess *session, t **time.Timer) {
+	var ended endedSession
+	defer ended.finish(s)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess.mu.Lock()
+	gone := s.sessions[sess.id] != sess || sess.conn != nil || sess.expireAt != *t
+	sess.mu.Unlock()
+	if !gone {
+		ended = s.endSessionLocked(sess)
+	}
+}
+
+// endedSession is what an ending session leaves to do once the locks are
+// released: a will to publish and messages for other members of shared
+// subscriptions.
+type endedSession struct {
+	will    *message
+	orphans []delivery
+}
+
+func (e *endedSession) finish(s *Server) {
+	if e.will != nil {
+		s.publish(e.will)
+	}
+	s.redeliver(e.orphans)
+}
+
+// endSessionLocked forgets sess: its subscriptions, its timers and its
+// messages. A will waiting for its delay is returned to be published now
+// (the session's end comes first), and so are the messages it held from
+// shared subscriptions. s.mu held, sess.mu not.
+func (s *Server) endSessionLocked(sess *session) endedSession {
+	s.dropSubsLocked(sess)
+	if s.sessions[sess.id] == sess {
 		delete(s.sessions, sess.id)
 	}
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	var e endedSession
+	if sess.will != nil {
+		e.will = sess.will.w.now()
+	}
+	sess.stopTimersLocked()
+	e.orphans = sess.orphans()
+	return e
 }
 
 // dropSubsLocked removes all of sess's subscriptions; s.mu held.
 func (s *Server) dropSubsLocked(sess *session) {
-	for f := range sess.subs {
-		s.subs.Remove(f, sess)
+	for f, sub := range sess.subs {
+		s.removeSubLocked(sess, f, sub)
 	}
 	sess.subs = nil
 }
 
-// subscribe adds or replaces subscriptions (MQTT-3.8.4-3: a repeated
-// filter replaces the old one).
-func (s *Server) subscribe(sess *session, subs []packetgen.Subscription) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if sess.subs == nil && len(subs) > 0 {
-		sess.subs = map[string]packetgen.QoS{}
+// removeSubLocked takes one subscription out of the trees; s.mu held.
+func (s *Server) removeSubLocked(sess *session, filter string, sub *subscription) {
+	if sub.share != nil {
+		s.leaveShareLocked(sub.share, sess)
+		return
 	}
-	for _, sub := range subs {
-		sess.subs[sub.Filter] = sub.QoS
-		s.subs.Add(sub.Filter, sess)
-	}
+	s.subs.Remove(filter, sess)
 }
 
-// unsubscribe removes subscriptions; unknown filters are ignored.
-func (s *Server) unsubscribe(sess *session, filters []string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, f := range filters {
-		if _, ok := sess.subs[f]; ok {
-			delete(sess.subs, f)
-			s.subs.Remove(f, sess)
+// pendingWill is a 5.0 will waiting for its Will Delay Interval.
+type pendingWill struct {
+	w     *will
+	timer *time.Timer
+}
+
+// waitWillLocked publishes w after its delay, or earlier if the session
+// ends first. sess.mu held.
+func (sess *session) waitWillLocked(w *will) {
+	delay := w.delay
+	if sess.expiry < delay {
+		delay = sess.expiry // the session ends first: publish then
+	}
+	pw := &pendingWill{w: w}
+	pw.timer = time.AfterFunc(time.Duration(delay)*time.Second, func() {
+		sess.mu.Lock()
+		mine := sess.will == pw
+		if mine {
+			sess.will = nil
 		}
-	}
+		sess.mu.Unlock()
+		if mine {
+			sess.srv.publish(w.now())
+		}
+	})
+	sess.will = pw
 }
 
-// grantedLocked is the QoS sess holds for filter; Server.mu held.
-func (sess *session) grantedLocked(filter string) packetgen.QoS {
-	return sess.subs[filter]
+// stopTimersLocked stops the session's expiry and forgets a will waiting
+// for its delay; sess.mu held.
+func (sess *session) stopTimersLocked() {
+	if sess.expireAt != nil {
+		sess.expireAt.Stop()
+		sess.expireAt = nil
+	}
+	if sess.will != nil {
+		sess.will.timer.Stop()
+		sess.will = nil
+	}
 }

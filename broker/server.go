@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mqttbench/mqttbench/packetgen"
 	"github.com/mqttbench/mqttbench/packetgen/topic"
@@ -28,6 +30,8 @@ type Server struct {
 	mu        sync.RWMutex
 	sessions  map[string]*session
 	subs      topic.Tree[*session]
+	shared    topic.Tree[*shareGroup] // by the filter after "$share/{name}/"
+	groups    map[string]*shareGroup  // by the whole "$share/{name}/{filter}"
 	retained  map[string]*message
 	listeners []net.Listener
 	conns     map[*conn]struct{}
@@ -61,6 +65,7 @@ func New(opts Options) *Server {
 		log:      opts.Logger,
 		sessions: map[string]*session{},
 		retained: map[string]*message{},
+		groups:   map[string]*shareGroup{},
 		conns:    map[*conn]struct{}{},
 	}
 }
@@ -194,7 +199,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		l.Close()
 	}
 	for _, c := range conns {
-		c.close(errServerShutdown)
+		c.disconnect(packetgen.ServerShuttingDown, errServerShutdown) // 5.0: 0x8B first
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -211,68 +216,121 @@ var errServerShutdown = errors.New("server shutting down")
 // publish routes an application message: it updates the retained store
 // when RETAIN is set and delivers a copy to every session with a matching
 // subscription, once per session at the highest QoS among its matching
-// subscriptions (MQTT-3.3.5-1 lets a server deliver once), never above
-// the message's own QoS.
-func (s *Server) publish(m *message) {
+// ordinary subscriptions (MQTT-3.3.5-1 lets a server deliver once) with
+// all their subscription identifiers (MQTT-3.3.4-3), and once to one
+// member of each matching shared subscription group (§4.8.2), at the
+// QoS that member was granted (MQTT-4.8.2-3). It
+// returns how many deliveries it made: 5.0 acknowledges a message that
+// reached nobody with 0x10.
+func (s *Server) publish(m *message) int {
 	if m.retain && !s.opts.DisableRetain && !s.opts.Faults.ForgetRetained {
 		s.retain(m)
 	}
 	var buf [16]target
-	targets := s.targets(m.topic, buf[:0])
-	// Live deliveries carry RETAIN 0 (MQTT-3.3.1-9).
-	liveRetain := m.retain && s.opts.Faults.LiveRetainFlag
+	targets := s.targets(m, buf[:0])
 	for _, t := range targets {
-		qos := min(t.qos, m.qos)
 		if s.opts.Faults.DowngradeToQoS0 {
-			qos = 0
+			t.d.qos = 0
 		}
-		t.s.deliver(m, qos, liveRetain)
+		t.s.deliver(t.d)
 	}
+	return len(targets)
 }
 
-// target is a session a message goes to, at the highest QoS among its
-// matching subscriptions.
+// target is a session a message goes to, and how.
 type target struct {
-	s   *session
-	qos packetgen.QoS
+	s *session
+	d delivery
 }
 
-// targets appends the sessions subscribed to name. The read lock is
-// released by a deferred call, so a panic while matching (recovered per
-// connection) cannot leave the broker locked.
-func (s *Server) targets(name []byte, targets []target) []target {
+// manyTargets is the number of targets above which targets indexes them
+// by session rather than searching: a fan-out to thousands stays linear.
+const manyTargets = 32
+
+// targets appends the deliveries m is owed. The read lock is released by
+// a deferred call, so a panic while matching (recovered per connection)
+// cannot leave the broker locked.
+func (s *Server) targets(m *message, targets []target) []target {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	var idx map[*session]int
 	add := func(filter string, sess *session) {
-		granted := sess.grantedLocked(filter)
-		for i := range targets {
-			if targets[i].s == sess {
-				targets[i].qos = max(targets[i].qos, granted)
-				return
+		sub := sess.subs[filter]
+		if sub == nil {
+			return
+		}
+		// No Local: not back to the connection that published it
+		// (MQTT-3.8.3-3).
+		if sub.noLocal && m.origin != "" && sess.id == m.origin && !s.opts.Faults.IgnoreNoLocal {
+			return
+		}
+		qos := min(sub.qos, m.qos)
+		// Live deliveries carry RETAIN 0 (MQTT-3.3.1-12) unless the
+		// subscription asked for it as published (MQTT-3.3.1-13).
+		retain := m.retain && (sub.retainAsPublished || s.opts.Faults.LiveRetainFlag)
+		i := -1
+		if idx != nil {
+			if j, ok := idx[sess]; ok {
+				i = j
+			}
+		} else {
+			for j := range targets {
+				if targets[j].s == sess {
+					i = j
+					break
+				}
 			}
 		}
-		targets = append(targets, target{sess, granted})
+		if i < 0 {
+			targets = append(targets, target{s: sess, d: delivery{msg: m, qos: qos, retain: retain}})
+			i = len(targets) - 1
+			switch {
+			case idx != nil:
+				idx[sess] = i
+			case len(targets) > manyTargets:
+				idx = make(map[*session]int, 2*len(targets))
+				for j, t := range targets {
+					idx[t.s] = j
+				}
+			}
+		} else {
+			targets[i].d.qos = max(targets[i].d.qos, qos)
+			targets[i].d.retain = targets[i].d.retain || retain
+		}
+		if sub.id != 0 && !s.opts.Faults.DropSubscriptionIDs {
+			targets[i].d.subIDs = append(targets[i].d.subIDs, sub.id)
+		}
 	}
-	if f := s.opts.Faults; f.WidenPlus || f.DollarWildcard {
-		s.faultyMatchLocked(name, add)
+	if f := s.opts.Faults; f.WidenPlus || f.DollarWildcard || f.NormaliseSeparators {
+		s.faultyMatchLocked(string(m.topic), add)
 	} else {
-		s.subs.MatchBytes(name, add)
+		s.subs.MatchBytes(m.topic, add)
+	}
+	if s.shared.Len() > 0 {
+		s.shared.MatchBytes(m.topic, func(_ string, g *shareGroup) {
+			targets = g.targets(m, targets, s.opts.Faults.BroadcastShared)
+		})
 	}
 	return targets
 }
 
-// faultyMatchLocked matches every subscription with the WidenPlus or
-// DollarWildcard fault applied; Server.mu held.
-func (s *Server) faultyMatchLocked(name []byte, fn func(string, *session)) {
-	n := string(name)
+// faultyMatchLocked matches every ordinary subscription with the
+// WidenPlus or DollarWildcard fault applied; Server.mu held.
+func (s *Server) faultyMatchLocked(n string, fn func(string, *session)) {
 	for _, sess := range s.sessions {
-		for filter := range sess.subs {
+		for filter, sub := range sess.subs {
+			if sub.share != nil {
+				continue
+			}
 			ok := topic.Match(filter, n)
 			if !ok && s.opts.Faults.WidenPlus {
 				ok = widenedMatch(filter, n)
 			}
 			if !ok && s.opts.Faults.DollarWildcard && strings.HasPrefix(n, "$") {
 				ok = topic.Match(filter, strings.TrimPrefix(n, "$"))
+			}
+			if !ok && s.opts.Faults.NormaliseSeparators {
+				ok = topic.Match(strings.ReplaceAll(filter, ".", "/"), strings.ReplaceAll(n, ".", "/"))
 			}
 			if ok {
 				fn(filter, sess)
@@ -293,13 +351,15 @@ func (s *Server) retain(m *message) {
 	s.retained[string(m.topic)] = m
 }
 
-// retainedFor returns the retained messages matching filter.
+// retainedFor returns the retained messages matching filter; expired ones
+// are not sent (MQTT-3.3.2-5).
 func (s *Server) retainedFor(filter string) []*message {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []*message
+	now := time.Now()
 	for name, m := range s.retained {
-		if topic.Match(filter, name) {
+		if topic.Match(filter, name) && (!m.expired(now) || s.opts.Faults.NeverExpire) {
 			out = append(out, m)
 		}
 	}
@@ -307,13 +367,13 @@ func (s *Server) retainedFor(filter string) []*message {
 }
 
 // clientID returns a fresh identifier for a client that sent none
-// (MQTT-3.1.3-6).
+// (MQTT-3.1.3-6; 5.0 MQTT-3.1.3-6 too, told in CONNACK).
 func (s *Server) clientID() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
 		s.idSeq++
-		id := fmt.Sprintf("mqttbench-%d", s.idSeq)
+		id := s.opts.AssignedIDPrefix + strconv.FormatUint(s.idSeq, 10)
 		if _, taken := s.sessions[id]; !taken {
 			return id
 		}

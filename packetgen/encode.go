@@ -43,6 +43,16 @@ func appendPacket(dst []byte, p Packet, v Version, n int) []byte {
 	return p.appendBody(dst, v)
 }
 
+// Size is the number of bytes p encodes to as version v, fixed header
+// included: what a Maximum Packet Size limits (§3.1.2.11.4).
+func Size(p Packet, v Version) int {
+	if v == 0 {
+		v = V311
+	}
+	n := p.bodySize(v)
+	return 1 + VarintLen(uint32(n)) + n
+}
+
 // Append validates p and appends it, as version v from either side.
 func Append(dst []byte, p Packet, v Version) ([]byte, error) {
 	return Encoder{Version: v}.Append(dst, p)

@@ -36,6 +36,8 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	anonymous := fs.Bool("allow-anonymous", false, "with --password-file, also admit clients without a user name")
 	grace := fs.Float64("keepalive-grace", 1.5, "a silent client is dropped after keep alive x this factor")
 	verbose := fs.Bool("v", false, "log every connection (debug level)")
+	var v5 brokerV5Flags
+	v5.register(fs)
 	if code, ok := parseFlags(fs, args, stderr, brokerHint); !ok {
 		return code
 	}
@@ -68,6 +70,9 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return usageError(stderr, "broker", brokerHint, "reading --password-file: %v", err)
 		}
 		opts.Users = users
+	}
+	if err := v5.apply(&opts); err != nil {
+		return usageError(stderr, "broker", brokerHint, "%v", err)
 	}
 	srv := broker.New(opts)
 	if err := srv.Start(); err != nil {

@@ -24,9 +24,6 @@ import (
 
 const fuzzHint = "mqttbench fuzz --broker tcp://127.0.0.1:1883 --duration 2m --pid 1234"
 
-// refSpeaks is what the in-process reference broker serves.
-const refSpeaks = "the in-process reference broker speaks MQTT 3.1.1 and 3.1"
-
 // runFuzz sends seeded malformed, unusual and mutated packets to a broker
 // (the in-process one by default), or replays one reproducer.
 func runFuzz(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -64,19 +61,6 @@ func runFuzz(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *restart != "" && *brokerURL == "" {
 		return usageError(stderr, "fuzz", fuzzHint, "--restart needs --broker")
-	}
-	// The reference broker refuses a 5.0 CONNECT: without this every case
-	// would fail on our own CONNECT, which reads as a broker fault.
-	if *brokerURL == "" && *replay == "" && v == packetgen.V5 {
-		return usageError(stderr, "fuzz", "mqttbench fuzz --broker tcp://127.0.0.1:1883 --protocol 5 --duration 2m", "%s; fuzzing MQTT 5.0 needs --broker URL", refSpeaks)
-	}
-	if *brokerURL == "" && *replay != "" {
-		if rep, err := fuzz.ReadReproducer(*replay); err == nil {
-			if c, _ := rep.ToCase(); c.Version == packetgen.V5 {
-				return usageError(stderr, "fuzz", "mqttbench fuzz --replay "+*replay+" --broker tcp://127.0.0.1:1883",
-					"%s; replaying an MQTT 5.0 reproducer needs --broker URL", refSpeaks)
-			}
-		}
 	}
 	if *pid > 0 && !pidExists(*pid) {
 		return usageError(stderr, "fuzz", fuzzHint, "--pid %d: no such process", *pid)
