@@ -26,6 +26,7 @@ type command struct {
 
 var commands = map[string]command{
 	"broker":  {"run the in-process reference broker on TCP listeners", runBroker},
+	"cert":    {"write a throwaway CA, server and client certificates (and bad ones) for TLS tests", runCert},
 	"compare": {"run conformance and load against several brokers and report them side by side", runCompare},
 	"conform": {"run the conformance suite against a broker (default: the in-process one)", runConform},
 	"decode":  {"decode packets given as hex and name the rule any of them breaks", runDecode},
