@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mqttbench/mqttbench/acl"
 	"github.com/mqttbench/mqttbench/auth"
 	"github.com/mqttbench/mqttbench/packetgen"
 )
@@ -43,6 +44,10 @@ type conn struct {
 	// (§3.3.2.3.4); reader only. outAliases are the broker's, encoder only.
 	inAliases  map[uint16][]byte
 	outAliases map[string]uint16
+	// user is the authenticated user name ("" for none); rules are what
+	// the ACL lets this client do (nil without an ACL).
+	user  string
+	rules *acl.Rules
 	// authMethod is the enhanced authentication method of CONNECT;
 	// reauth a re-authentication in progress (reader only).
 	authMethod string
@@ -122,7 +127,7 @@ func reasonCode(err error) packetgen.ReasonCode {
 	case errors.Is(err, errServerShutdown):
 		code = packetgen.ServerShuttingDown
 	}
-	if _, err := packetgen.Encode(&packetgen.Disconnect{ReasonCode: code}, packetgen.V5); err != nil {
+	if !serverMaySend(&packetgen.Disconnect{ReasonCode: code}) {
 		return packetgen.ProtocolError
 	}
 	return code
@@ -145,12 +150,13 @@ func (c *conn) send(p packetgen.Packet) {
 }
 
 // beginHandling marks the reader as acting on a packet: what is sent
-// meanwhile waits for flushOwn. It reports false when the connection is
-// closing or a DISCONNECT of ours is on its way: nothing more is read.
+// meanwhile waits for flushOwn. It reports false when a DISCONNECT of
+// ours is on its way: nothing more is acted on (MQTT-4.13.1-1). Packets
+// already read when the connection broke are still handled.
 func (c *conn) beginHandling() bool {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
-	if c.closed || c.draining {
+	if c.draining {
 		return false
 	}
 	c.handling = true
@@ -251,7 +257,8 @@ func (c *conn) close(reason error) {
 // MQTT-4.13.1-1); nothing is sent after it (MQTT-3.14.4-1), and it gets
 // one second to be written. Safe from any goroutine; it does not wait.
 func (c *conn) disconnect(code packetgen.ReasonCode, reason error) {
-	if !c.v5 || !c.connacked.Load() {
+	// connacked first: its store publishes what the handshake set (v5).
+	if !c.connacked.Load() || !c.v5 {
 		c.close(reason)
 		return
 	}
@@ -353,6 +360,9 @@ func (c *conn) encode(buf []byte, batch []packetgen.Packet) []byte {
 		batch[i] = nil
 		var err error
 		n := len(buf)
+		if pub, ok := p.(*packetgen.Publish); ok && c.aliasMax > 0 && c.srv.opts.OutboundTopicAliases {
+			c.alias(pub)
+		}
 		buf, err = c.enc.Append(buf, p)
 		if err != nil {
 			buf = buf[:n]
@@ -364,6 +374,37 @@ func (c *conn) encode(buf []byte, batch []packetgen.Packet) []byte {
 		}
 	}
 	return buf
+}
+
+// alias gives p's topic an alias (§3.3.2.3.4): the first PUBLISH to a
+// topic carries the name and a new alias, later ones the alias alone.
+// Aliases are numbered from 1 up to the client's Topic Alias Maximum
+// (MQTT-3.3.2-11, none without one: MQTT-3.1.2-27); topics past that go
+// by name. The map lives with the connection (MQTT-3.3.2-7). Only the
+// writer calls it, in the order packets go out.
+func (c *conn) alias(p *packetgen.Publish) {
+	if a, ok := c.outAliases[string(p.Topic)]; ok {
+		p.Properties.Set(packetgen.PropTopicAlias, a)
+		p.Topic = nil
+		return
+	}
+	if len(c.outAliases) >= int(c.aliasMax) {
+		return
+	}
+	a := uint16(len(c.outAliases) + 1)
+	p.Properties.Set(packetgen.PropTopicAlias, a)
+	if !c.fits(p) {
+		// The alias's three bytes must not push the packet over the
+		// client's Maximum Packet Size (MQTT-3.1.2-24): this one goes by
+		// name alone.
+		p.Properties.Present &^= 1 << packetgen.PropTopicAlias
+		p.Properties.TopicAlias = 0
+		return
+	}
+	if c.outAliases == nil {
+		c.outAliases = map[string]uint16{}
+	}
+	c.outAliases[string(p.Topic)] = a
 }
 
 // writeBatch encodes batch and writes it, flushAt bytes at most at a
@@ -435,7 +476,9 @@ func (c *conn) serve() (err error) {
 		return err
 	}
 	for {
-		if c.keepalive > 0 && !c.armRead(time.Now().Add(c.keepalive)) {
+		// A whole packet already read is acted on even when the connection
+		// has broken meanwhile: what the client sent counts.
+		if c.keepalive > 0 && !c.rd.PacketBuffered() && !c.armRead(time.Now().Add(c.keepalive)) {
 			return nil
 		}
 		p, err := c.rd.ReadPacket()
@@ -467,6 +510,13 @@ func (c *conn) end(err error) {
 		return
 	}
 	c.disconnect(reasonCode(err), err)
+}
+
+// serverMaySend reports whether a 5.0 server may send p as it is: its
+// reason code among those the packet allows from a server.
+func serverMaySend(p packetgen.Packet) bool {
+	_, err := packetgen.Encoder{Version: packetgen.V5, Side: packetgen.FromServer}.Append(nil, p)
+	return err == nil
 }
 
 // normalEnd reports a connection the client ended as it should.

@@ -2,8 +2,10 @@ package broker
 
 import (
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -45,22 +47,42 @@ func (c *conn) handshake() error {
 		props.Set(packetgen.PropServerReference, ref)
 		return c.refuse5(code, "redirected to "+ref, props)
 	}
-	if c.v5 && cp.Properties.Has(packetgen.PropAuthenticationMethod) {
+	if cp.UsernameFlag {
+		c.user = cp.Username
+	}
+	switch {
+	case c.srv.opts.IdentityAsUsername:
+		// The certificate is the credential: a client without one, or
+		// with no common name, is not authorized.
+		cn := peerCommonName(c.nc)
+		if cn == "" {
+			if c.v5 {
+				return c.refuse5(packetgen.NotAuthorized, "no client certificate with a common name", nil)
+			}
+			return c.refuse(packetgen.ConnRefusedNotAuthorized, "no client certificate with a common name")
+		}
+		c.user = cn
+	case c.v5 && cp.Properties.Has(packetgen.PropAuthenticationMethod):
 		if err := c.enhancedAuth(cp, ack); err != nil {
 			return err
 		}
-	} else if rc := c.srv.authenticate(cp); rc != packetgen.ConnAccepted {
-		if c.v5 {
-			return c.refuse5(v5Refusal(rc), "authentication failed", nil)
+	default:
+		if rc := c.srv.authenticate(cp); rc != packetgen.ConnAccepted {
+			if c.v5 {
+				return c.refuse5(v5Refusal(rc), "authentication failed", nil)
+			}
+			return c.refuse(rc, "authentication failed")
 		}
-		return c.refuse(rc, "authentication failed")
 	}
 	clientID := cp.ClientID
 	if clientID == "" {
 		clientID = c.srv.clientID() // MQTT-3.1.3-6
 		if c.v5 {
-			ack.Properties.Set(packetgen.PropAssignedClientIdentifier, clientID) // MQTT-3.2.2-16
+			ack.Properties.Set(packetgen.PropAssignedClientIdentifier, clientID) // MQTT-3.1.3-7
 		}
+	}
+	if a := c.srv.opts.ACL; a != nil {
+		c.rules = a.For(c.user, clientID)
 	}
 	if cp.Will != nil {
 		c.will = c.newWill(cp.Will, clientID)
@@ -97,6 +119,20 @@ func (c *conn) handshake() error {
 		return ErrServerClosed
 	}
 	return nil
+}
+
+// peerCommonName is the common name of the client certificate of a TLS
+// connection, through any wrapping that tells its TLS state (the
+// transport package's WebSocket connections do); "" without one.
+func peerCommonName(nc net.Conn) string {
+	s, ok := nc.(interface{ ConnectionState() tls.ConnectionState })
+	if !ok {
+		return ""
+	}
+	if certs := s.ConnectionState().PeerCertificates; len(certs) > 0 {
+		return certs[0].Subject.CommonName
+	}
+	return ""
 }
 
 // takeLimits keeps what a 5.0 CONNECT says the client can take.
@@ -210,7 +246,7 @@ func (c *conn) refuseConnect(p packetgen.Packet, v *packetgen.Violation) error {
 		return c.refuse(packetgen.ConnRefusedProtocolVersion, v.Error())
 	case cp != nil && cp.ProtocolLevel == packetgen.V5:
 		c.enc.Version, c.v5 = packetgen.V5, true
-		if _, err := packetgen.Encode(&packetgen.Connack{ReasonCode: v.Reason}, packetgen.V5); err == nil {
+		if serverMaySend(&packetgen.Connack{ReasonCode: v.Reason}) {
 			return c.refuse5(v.Reason, v.Error(), nil)
 		}
 	case cp != nil && v.Reason == packetgen.ClientIdentifierNotValid:
@@ -316,6 +352,7 @@ func (c *conn) enhancedAuth(cp *packetgen.Connect, ack *packetgen.Connack) error
 			return c.refuse5(code, "authentication failed: "+err.Error(), nil)
 		}
 		if done {
+			c.user = conv.Username()
 			ack.Properties.Set(packetgen.PropAuthenticationMethod, name)
 			if len(out) > 0 {
 				ack.Properties.Set(packetgen.PropAuthenticationData, out)

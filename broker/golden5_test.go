@@ -211,16 +211,6 @@ func goldenAfterConnect5(t *testing.T, s *Server, gc packettest.Case) {
 	expectAnswer(t, c, gc, want)
 }
 
-// pipe5 is pipe for a client that speaks 5.0 from its first byte.
-func pipe5(t *testing.T, s *Server, name string) *wire.Conn {
-	t.Helper()
-	a, b := net.Pipe()
-	go s.ServeConn(b) //nolint:errcheck
-	c := wire.New(a, name, packetgen.V5, nil)
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // expectDisconnectCode waits for the broker's DISCONNECT, with code (any
 // error code when 0), and the close after it.
 func expectDisconnectCode(t *testing.T, c *wire.Conn, why string, code packetgen.ReasonCode) {
@@ -260,4 +250,15 @@ func unsubCodes5(p *packetgen.Unsubscribe) []packetgen.ReasonCode {
 		}
 	}
 	return codes
+}
+
+// pipe5 is pipe for a client that speaks 5.0 from its first byte, for
+// tests that write their CONNECT raw.
+func pipe5(t *testing.T, s *Server, name string) *wire.Conn {
+	t.Helper()
+	a, b := net.Pipe()
+	go s.ServeConn(b) //nolint:errcheck
+	c := wire.New(a, name, packetgen.V5, nil)
+	t.Cleanup(func() { c.Close() })
+	return c
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mqttbench/mqttbench/acl"
 	"github.com/mqttbench/mqttbench/auth"
 	"github.com/mqttbench/mqttbench/packetgen"
 )
@@ -47,6 +48,16 @@ type Options struct {
 	Users map[string]string
 	// AllowAnonymous admits clients without a user name while Users is set.
 	AllowAnonymous bool
+	// ACL, when set, authorizes every publish, subscription and delivery
+	// (mosquitto's acl_file semantics, see package acl). A denied publish
+	// is not delivered (5.0 answers 0x87), a denied subscription is
+	// refused (0x80; 5.0 0x87), and a message the client may not read,
+	// retained ones included, is not sent to it.
+	ACL *acl.ACL
+	// IdentityAsUsername takes the user name from the client certificate's
+	// common name (a TLS listener with client certificates), as mosquitto's
+	// use_identity_as_username does; a client without one is refused.
+	IdentityAsUsername bool
 	// KeepaliveGrace multiplies the client's keep alive to give the time a
 	// silent client is allowed; the specification says one and a half
 	// (MQTT-3.1.2-24). 0 means 1.5.

@@ -4,6 +4,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/mqttbench/mqttbench/acl"
 	"github.com/mqttbench/mqttbench/packetgen"
 )
 
@@ -31,6 +32,13 @@ func (c *conn) handlePublish(p *packetgen.Publish) error {
 			return codeErrorf(packetgen.PayloadFormatInvalid, "the payload is marked UTF-8 and is not")
 		}
 		code = packetgen.PayloadFormatInvalid
+	}
+	if c.rules != nil && !c.rules.Allowed(string(p.Topic), acl.Write) {
+		// Not delivered, not retained; only 5.0 can say so (0x87).
+		code = packetgen.NotAuthorized
+		if p.QoS == 0 {
+			return nil
+		}
 	}
 	m := newMessage(p.Topic, p.Payload, p.QoS, p.Retain, c.clientID(), props, time.Now(), c.srv.opts.Faults.NeverExpire)
 	switch p.QoS {

@@ -55,6 +55,7 @@ func (s *Server) attach(c *conn, clientID string, clean bool, expiry uint32, ack
 	defer sess.mu.Unlock()
 	sess.conn = c
 	sess.expiry = expiry
+	sess.rules = c.rules
 	c.sess = sess
 	ack.SessionPresent = present && c.enc.Version != packetgen.V31
 	c.send(ack)
@@ -85,9 +86,10 @@ func (s *Server) detach(sess *session, c *conn, w *will) {
 		sess.conn = nil
 	}
 	switch {
-	case !live:
-		// Discarded already (a clean start took the identifier, or the
-		// server is closing): the session has ended.
+	case !live || s.closed:
+		// Discarded already (a clean start took the identifier), or the
+		// server is closing: the session has ended, and no timer may
+		// outlive the server.
 		ended.will = w.now()
 	case !mine:
 		// Resumed by a newer connection, which came within any delay.

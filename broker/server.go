@@ -201,6 +201,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.disconnect(packetgen.ServerShuttingDown, errServerShutdown) // 5.0: 0x8B first
 	}
+	// Sessions end with the server: no expiry or will delay fires after
+	// (detach starts none once closed is set).
+	s.mu.Lock()
+	for _, sess := range s.sessions {
+		sess.mu.Lock()
+		sess.stopTimersLocked()
+		sess.mu.Unlock()
+	}
+	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -256,7 +265,7 @@ func (s *Server) targets(m *message, targets []target) []target {
 	var idx map[*session]int
 	add := func(filter string, sess *session) {
 		sub := sess.subs[filter]
-		if sub == nil {
+		if sub == nil || !sess.mayRead(m) {
 			return
 		}
 		// No Local: not back to the connection that published it

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mqttbench/mqttbench/acl"
 	"github.com/mqttbench/mqttbench/packetgen"
 )
 
@@ -23,8 +24,10 @@ type session struct {
 	// with its connection, neverExpires keeps it for good.
 	expiry uint32
 	conn   *conn // nil while the client is offline
-	// subs is guarded by Server.mu, which also guards the trees it mirrors.
-	subs map[string]*subscription
+	// subs is guarded by Server.mu, which also guards the trees it mirrors,
+	// and so is rules, what the ACL lets the session's client read.
+	subs  map[string]*subscription
+	rules *acl.Rules
 
 	// Outgoing QoS 1 and 2, in the order they were sent (MQTT-4.6.0-2 and
 	// -3: acknowledgements and resends follow that order).

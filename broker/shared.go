@@ -2,6 +2,8 @@ package broker
 
 import (
 	"sync/atomic"
+
+	"github.com/mqttbench/mqttbench/acl"
 )
 
 // shareGroup is the 5.0 shared subscription "$share/{name}/{filter}"
@@ -73,10 +75,16 @@ func (g *shareGroup) targets(m *message, out []target, broadcast bool) []target 
 		}
 		return out
 	}
-	if sess := g.pick(); sess != nil {
+	if sess := g.pick(); sess != nil && sess.mayRead(m) {
 		out = append(out, target{sess, g.delivery(m, sess)})
 	}
 	return out
+}
+
+// mayRead reports whether the ACL lets the session's client receive m.
+// Server.mu held (read).
+func (sess *session) mayRead(m *message) bool {
+	return sess.rules == nil || sess.rules.Allowed(string(m.topic), acl.Read)
 }
 
 // delivery is how m reaches member sess: at the QoS and with the

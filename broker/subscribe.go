@@ -3,6 +3,7 @@ package broker
 import (
 	"strings"
 
+	"github.com/mqttbench/mqttbench/acl"
 	"github.com/mqttbench/mqttbench/packetgen"
 	"github.com/mqttbench/mqttbench/packetgen/topic"
 )
@@ -58,6 +59,12 @@ func (c *conn) handleSubscribe(p *packetgen.Subscribe) error {
 		case c.v5 && o.DisableWildcard && strings.ContainsAny(ns.inner, "+#"):
 			codes[i] = packetgen.WildcardSubscriptionsNotSupported
 			continue
+		case c.rules != nil && !c.rules.SubscribeAllowed(sub.Filter):
+			codes[i] = packetgen.SubackFailure
+			if c.v5 {
+				codes[i] = packetgen.NotAuthorized
+			}
+			continue
 		}
 		q := min(sub.QoS, o.MaxQoS)
 		codes[i] = packetgen.ReasonCode(q)
@@ -74,6 +81,9 @@ func (c *conn) handleSubscribe(p *packetgen.Subscribe) error {
 			continue
 		}
 		for _, m := range c.srv.retainedFor(ns.filter) {
+			if c.rules != nil && !c.rules.Allowed(string(m.topic), acl.Read) {
+				continue // a denied retained message is not sent
+			}
 			d := delivery{msg: m, qos: min(m.qos, ns.sub.qos), retain: true}
 			if id != 0 {
 				d.subIDs = []uint32{id}

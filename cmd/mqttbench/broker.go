@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mqttbench/mqttbench/acl"
 	"github.com/mqttbench/mqttbench/broker"
 	"github.com/mqttbench/mqttbench/packetgen"
 )
@@ -34,6 +35,8 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	queueQoS0 := fs.Bool("queue-qos0", false, "also queue QoS 0 messages for offline persistent sessions")
 	passwords := fs.String("password-file", "", "file of user:password lines; clients must authenticate")
 	anonymous := fs.Bool("allow-anonymous", false, "with --password-file, also admit clients without a user name")
+	aclFile := fs.String("acl-file", "", "authorize publish and subscribe by a mosquitto-style ACL file (user, topic, pattern lines)")
+	identity := fs.Bool("identity-as-username", false, "take the user name from the client certificate's common name (TLS with client certificates)")
 	grace := fs.Float64("keepalive-grace", 1.5, "a silent client is dropped after keep alive x this factor")
 	verbose := fs.Bool("v", false, "log every connection (debug level)")
 	var v5 brokerV5Flags
@@ -71,6 +74,14 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		opts.Users = users
 	}
+	if *aclFile != "" {
+		a, err := acl.Load(*aclFile)
+		if err != nil {
+			return usageError(stderr, "broker", brokerHint, "reading --acl-file: %v", err)
+		}
+		opts.ACL = a
+	}
+	opts.IdentityAsUsername = *identity
 	if err := v5.apply(&opts); err != nil {
 		return usageError(stderr, "broker", brokerHint, "%v", err)
 	}

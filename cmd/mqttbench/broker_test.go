@@ -198,17 +198,28 @@ func TestBrokerCommandOptions(t *testing.T) {
 
 // Bad flags are a one-line error with a hint and exit 2.
 func TestBrokerCommandUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	badACL, users := filepath.Join(dir, "bad.acl"), filepath.Join(dir, "users")
+	os.WriteFile(badACL, []byte("topic sometimes a/b\n"), 0o600) //nolint:errcheck
+	os.WriteFile(users, []byte("u:pw\n"), 0o600)                 //nolint:errcheck
 	for _, args := range [][]string{
 		{"--max-qos", "3"},
 		{"--keepalive-grace", "0.5"},
 		{"--password-file", filepath.Join(t.TempDir(), "missing")},
 		{"--listen", "256.0.0.1:0"},
 		{"extra"},
+		{"--acl-file", filepath.Join(t.TempDir(), "missing.acl")},
+		{"--acl-file", badACL},
+		{"--topic-alias-max", "70000"},
+		{"--receive-max", "0"},
+		{"--server-moved"},
+		{"--auth-method", "SCRAM-SHA-256"},
+		{"--auth-method", "SCRAM-SHA-1", "--auth-file", users},
 	} {
 		var out, errb bytes.Buffer
 		code := run(context.Background(), append([]string{"broker"}, args...), &out, &errb)
 		if code != exitUsage || !strings.HasPrefix(errb.String(), "mqttbench broker: ") ||
-			!strings.Contains(errb.String(), "Try: "+brokerHint) {
+			!strings.Contains(errb.String(), "Try: "+brokerHint) || strings.Count(errb.String(), "\n") != 2 {
 			t.Errorf("%v: exit %d, stderr %q", args, code, errb.String())
 		}
 		if out.Len() > 0 {
