@@ -3,9 +3,9 @@ GO       ?= go
 FUZZTIME ?= 30s
 PKGS     := ./...
 
-.PHONY: test fmt-check vet unit conform-mosquitto fuzz-mosquitto build bench bench-load fuzz clean
+.PHONY: test fmt-check vet unit conform-mosquitto fuzz-mosquitto load-mosquitto build bench bench-load fuzz clean
 
-test: fmt-check vet unit conform-mosquitto fuzz-mosquitto
+test: fmt-check vet unit conform-mosquitto fuzz-mosquitto load-mosquitto
 
 fmt-check:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
@@ -28,6 +28,11 @@ conform-mosquitto:
 # reproducer replayed on mosquitto and on the reference broker.
 fuzz-mosquitto:
 	./scripts/fuzz-mosquitto.sh
+
+# The load generator at MQTT 5.0 against mosquitto: clean point-to-point
+# runs at QoS 0/1/2 with properties on every message, reason codes counted.
+load-mosquitto:
+	./scripts/load-mosquitto.sh
 
 build:
 	$(GO) build -o bin/mqttbench ./cmd/mqttbench

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mqttbench/mqttbench/packetgen"
+	"github.com/mqttbench/mqttbench/transport"
 	"github.com/mqttbench/mqttbench/wire"
 )
 
@@ -30,16 +31,34 @@ type Target struct {
 	// and returns its new address and process ID (0 when unknown).
 	Restart func(ctx context.Context) (addr string, pid int, err error)
 
-	mu   sync.Mutex
-	addr string
-	pid  int
-	seq  atomic.Uint64
+	mu     sync.Mutex
+	addr   string
+	pid    int
+	dialer *transport.Dialer
+	err    error // from building the dialer
+	seq    atomic.Uint64
 }
 
-// NewTarget returns a target at addr (host:port); pid is the broker's
-// process ID, 0 when unknown.
+// NewTarget returns a target at addr (host:port) over plain TCP; pid is
+// the broker's process ID, 0 when unknown.
 func NewTarget(name, addr string, pid int) *Target {
-	return &Target{Name: name, addr: addr, pid: pid}
+	t := &Target{Name: name, addr: addr, pid: pid}
+	t.dialer, t.err = transport.NewDialer("tcp://"+addr, transport.Options{})
+	return t
+}
+
+// NewURLTarget returns a target reached through a transport URL (tcp://,
+// tls://, ws://, wss://) with opts; a restart keeps the URL and options
+// and changes only the host:port.
+func NewURLTarget(name, url string, opts transport.Options, pid int) (*Target, error) {
+	d, err := transport.NewDialer(url, opts)
+	if err != nil {
+		return nil, err
+	}
+	if d.URL().Inproc() {
+		return nil, fmt.Errorf("%s: the fuzzer needs a broker on a socket", url)
+	}
+	return &Target{Name: name, addr: d.URL().Host, pid: pid, dialer: d}, nil
 }
 
 // Addr is the broker's address now (a restart may change it).
@@ -65,8 +84,15 @@ func (t *Target) restart(ctx context.Context) error {
 		return err
 	}
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.dialer != nil {
+		d, err := t.dialer.WithHost(addr)
+		if err != nil {
+			return fmt.Errorf("the restarted broker's address: %v", err)
+		}
+		t.dialer = d
+	}
 	t.addr, t.pid = addr, pid
-	t.mu.Unlock()
 	return nil
 }
 
@@ -74,20 +100,26 @@ func (t *Target) restart(ctx context.Context) error {
 // port left): never the broker's fault.
 var errLocal = errors.New("local resource exhausted")
 
-// dial connects with a deadline. Our side closes with RST (linger 0), so
-// tens of thousands of short connections leave no TIME_WAIT behind.
+// dial connects with a deadline (TLS and WebSocket handshakes included).
+// Our side closes with RST (linger 0), so tens of thousands of short
+// connections leave no TIME_WAIT behind.
 func (t *Target) dial(ctx context.Context, d time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	var dl net.Dialer
-	nc, err := dl.DialContext(ctx, "tcp", t.Addr())
+	t.mu.Lock()
+	dialer, err := t.dialer, t.err
+	t.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := dialer.DialContext(ctx)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
 			return nil, fmt.Errorf("%w: %v", errLocal, err)
 		}
 		return nil, err
 	}
-	if tc, ok := nc.(*net.TCPConn); ok {
+	if tc, ok := transport.TCPConn(nc); ok {
 		tc.SetLinger(0) //nolint:errcheck
 	}
 	return nc, nil

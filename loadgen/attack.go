@@ -23,6 +23,7 @@ import (
 	"github.com/mqttbench/mqttbench/packetgen"
 	"github.com/mqttbench/mqttbench/packetgen/topic"
 	"github.com/mqttbench/mqttbench/reports"
+	"github.com/mqttbench/mqttbench/transport"
 )
 
 // ErrorClass groups connection failures.
@@ -50,6 +51,7 @@ func (c ErrorClass) String() string { return classNames[c] }
 type RefusedError struct {
 	Packet string
 	Code   byte
+	Reason string // the 5.0 reason code's name; "" in 3.1.1
 }
 
 var connackCodes = map[byte]string{
@@ -58,6 +60,9 @@ var connackCodes = map[byte]string{
 }
 
 func (e *RefusedError) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("%s reason code 0x%02X (%s)", e.Packet, e.Code, e.Reason)
+	}
 	if e.Packet == "CONNACK" {
 		if s, ok := connackCodes[e.Code]; ok {
 			return fmt.Sprintf("CONNACK return code %d (%s)", e.Code, s)
@@ -66,7 +71,7 @@ func (e *RefusedError) Error() string {
 	return fmt.Sprintf("%s return code 0x%02X", e.Packet, e.Code)
 }
 
-// ProtocolError is a packet from the broker that breaks MQTT 3.1.1.
+// ProtocolError is a packet from the broker that breaks the protocol.
 type ProtocolError struct {
 	Detail string
 	Err    error // a *packetgen.Violation, when the codec found it
@@ -86,11 +91,15 @@ var errKeepalive = errors.New("no PINGRESP within the keep alive")
 // Classify puts an error in its class.
 func Classify(err error) ErrorClass {
 	var re *RefusedError
+	var ue *UnsupportedError
+	var de *DisconnectError
 	var pe *ProtocolError
 	var ne net.Error
 	switch {
-	case errors.As(err, &re), errors.Is(err, syscall.ECONNREFUSED):
+	case errors.As(err, &re), errors.As(err, &ue), errors.Is(err, syscall.ECONNREFUSED):
 		return ClassRefused
+	case errors.As(err, &de):
+		return ClassClosed
 	case errors.As(err, &pe), packetgen.AsViolation(err) != nil:
 		return ClassProtocol
 	case errors.Is(err, errKeepalive), errors.Is(err, os.ErrDeadlineExceeded),
@@ -110,6 +119,11 @@ type Options struct {
 	Dial DialFunc
 	// Target describes the broker for the summary when Dial is set.
 	Target string
+	// Transport configures TLS and WebSocket for Scenario.Brokers.
+	Transport transport.Options
+	// TLS gives TLS connections their own certificates and resumes
+	// sessions (see ClientTLS).
+	TLS ClientTLS
 	// Broker configures the in-process broker started when there is
 	// neither a broker URL nor Dial.
 	Broker broker.Options
@@ -160,6 +174,21 @@ type attack struct {
 	counters Counters
 	errMu    sync.Mutex
 	errFirst [numClasses]string
+
+	filler  []byte // the payload after the header
+	reasons reasonCounts
+	// MQTT 5.0: the properties of every PUBLISH, what the CONNACKs said,
+	// and the smallest Server Keep Alive in ns (-1: none).
+	v5       bool
+	props    packetgen.Properties
+	limits   brokerLimits
+	serverKA atomic.Int64
+
+	// dialer and tls are the broker URLs' dialer, which times each
+	// phase of a dial, and the TLS state (nil with Options.Dial or the
+	// in-process broker).
+	dialer *shardDialer
+	tls    *tlsRun
 }
 
 func (a *attack) now() int64             { return int64(time.Since(a.start)) }
@@ -193,11 +222,30 @@ func (a *attack) countError(err error) {
 	a.errMu.Unlock()
 }
 
-// appendPublish encodes one PUBLISH of publisher p into b.
-func (a *attack) appendPublish(b []byte, pkt *packetgen.Publish, payload []byte, p *publisher, seq uint64, due int64, id uint16, dup bool) ([]byte, error) {
-	PutHeader(payload, Header{QoS: a.sc.QoS, Run: a.runID, Publisher: p.index, Seq: seq, Due: a.unixNs(due)})
-	*pkt = packetgen.Publish{Topic: p.topic, QoS: a.sc.QoS, PacketID: id, Dup: dup, Payload: payload}
-	return a.enc.Append(b, pkt)
+// serverKeepAlive notes a CONNACK's Server Keep Alive (-1: none), which
+// replaces the keep alive the client sent (MQTT-3.2.2-21). The keep alive
+// loop serves every connection with the smallest one seen.
+func (a *attack) serverKeepAlive(sec int32) {
+	if sec < 0 {
+		return
+	}
+	ns := int64(sec) * int64(time.Second)
+	for {
+		cur := a.serverKA.Load()
+		if cur >= 0 && cur <= ns || a.serverKA.CompareAndSwap(cur, ns) {
+			return
+		}
+	}
+}
+
+// keepaliveFor is the keep alive the loop serves: the scenario's, or a
+// shorter one a broker asked for.
+func (a *attack) keepaliveFor() time.Duration {
+	ka := a.sc.Keepalive
+	if s := time.Duration(a.serverKA.Load()); s > 0 && (ka == 0 || s < ka) {
+		ka = s
+	}
+	return ka
 }
 
 // Run runs a scenario to its end, or until ctx is done (then the summary
@@ -209,6 +257,9 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Results, error) {
 		return nil, err
 	}
 	if err := opts.Shard.Validate(&sc); err != nil {
+		return nil, err
+	}
+	if err := opts.TLS.Validate(sc.Brokers, opts.Transport.TLS); err != nil {
 		return nil, err
 	}
 	if !opts.Shard.Whole() {
@@ -226,10 +277,19 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Results, error) {
 		clock = time.Now
 	}
 	a := &attack{
-		sc: sc, opts: opts, stop: make(chan struct{}),
-		enc: packetgen.Encoder{Version: packetgen.V311, Side: packetgen.FromClient},
-		dec: packetgen.Decoder{Version: packetgen.V311, Side: packetgen.FromServer, MaxPacketSize: max(1<<20, sc.Payload+64<<10)},
+		sc: sc, opts: opts, stop: make(chan struct{}), v5: sc.V5(), props: sc.publishProperties(),
+		enc: packetgen.Encoder{Version: sc.version(), Side: packetgen.FromClient},
+		dec: packetgen.Decoder{Version: sc.version(), Side: packetgen.FromServer},
 	}
+	a.serverKA.Store(-1)
+	a.filler = make([]byte, sc.Payload)
+	rng := rand.New(rand.NewPCG(sc.Seed, 0x6d717474))
+	for i := range a.filler {
+		a.filler[i] = byte('a' + rng.IntN(26))
+	}
+	// The largest PUBLISH the run sends, with room to spare for what a
+	// broker adds (properties, a longer topic of someone else's).
+	a.dec.MaxPacketSize = max(1<<20, a.publishSize(sc.Publishers-1)+64<<10)
 	var idb [4]byte
 	crand.Read(idb[:]) //nolint:errcheck // never fails on Linux
 	a.runID = binary.BigEndian.Uint32(idb[:])
@@ -252,11 +312,9 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Results, error) {
 		a.dial = PipeDialer(inproc)
 		target = "in-process reference broker (net.Pipe)"
 	default:
-		d, err := ShardDialer(sc.Brokers, sc.SourceIPs, opts.Shard)
-		if err != nil {
+		if err := a.newDialer(); err != nil {
 			return nil, err
 		}
-		a.dial = d
 		target = strings.Join(sc.Brokers, ",")
 	}
 	if inproc != nil {
@@ -278,6 +336,10 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Results, error) {
 		for i, f := range files {
 			logs[i] = f
 		}
+	}
+	tlsMem, err := a.prepareTLS()
+	if err != nil {
+		return nil, err
 	}
 	if !opts.StartAt.IsZero() {
 		if !sleepCtx(ctx, time.Until(opts.StartAt)) {
@@ -321,7 +383,7 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Results, error) {
 	ph := &phases{}
 	ph.interrupted = !a.connectPhase(ctx, ph)
 	if !ph.interrupted {
-		res.memPerConn = float64(heapAndStacks()-memBefore) / float64(n)
+		res.memPerConn = float64(heapAndStacks()-memBefore+tlsMem) / float64(n)
 		ph.interrupted = !a.awaitPublish(ctx, ph)
 	}
 	if !ph.interrupted {
@@ -526,10 +588,14 @@ func (a *attack) buildClients() {
 		c := &client{a: a, idx: int32(i)}
 		switch {
 		case i < sc.Publishers:
-			c.pub = &publisher{index: uint32(i), topic: []byte(sc.PublisherTopic(i))}
+			c.pub = &publisher{index: uint32(i), topic: []byte(sc.PublisherTopic(i)), window: sc.Inflight}
+			if sc.TopicAlias {
+				c.pub.fullSize = a.publishSize(i)
+			}
 			a.pubs = append(a.pubs, c)
 		case i < sc.Publishers+sc.Subscribers:
-			c.sub = &subscriber{filter: sc.SubscriberFilter(i - sc.Publishers)}
+			j := i - sc.Publishers
+			c.sub = &subscriber{filter: sc.SubscriberFilter(j), subID: uint32(j + 1)}
 		}
 		a.clients = append(a.clients, c)
 	}
@@ -594,13 +660,8 @@ func (a *attack) runSenders(ctx context.Context, start time.Time) uint64 {
 	var offered atomic.Uint64
 	var wg sync.WaitGroup
 	base := int64(start.Sub(a.start))
-	filler := make([]byte, sc.Payload)
-	rng := rand.New(rand.NewPCG(sc.Seed, 0x6d717474))
-	for i := range filler {
-		filler[i] = byte('a' + rng.IntN(26))
-	}
 	for w := 0; w < workers; w++ {
-		s := &sender{a: a, base: base, payload: slices.Clone(filler)}
+		s := &sender{a: a, base: base, payload: slices.Clone(a.filler)}
 		for p := w; p < len(a.pubs); p += workers {
 			s.pubs = append(s.pubs, a.pubs[p])
 		}
@@ -646,6 +707,8 @@ func (s *sender) run(ctx context.Context, pacer Pacer, start time.Time) uint64 {
 			a.counters.MissedDisc.Add(1)
 		case missWindow:
 			a.counters.MissedWindow.Add(1)
+		case missTooLarge:
+			a.counters.MissedTooLarge.Add(1)
 		}
 	}
 	miss := func(uint64, time.Duration) { a.counters.MissedLate.Add(1) }
@@ -671,7 +734,7 @@ func (a *attack) drainState() DrainState {
 	st := DrainState{Received: a.counters.Received.Load()}
 	for _, c := range a.pubs {
 		c.mu.Lock()
-		inflight, sent := c.pub.n, c.pub.seq
+		inflight, sent := c.pub.n, c.pub.seq-c.pub.rejected
 		c.mu.Unlock()
 		st.Inflight += inflight
 		st.Caused += sent * uint64(a.fan[c.pub.index])
@@ -682,19 +745,26 @@ func (a *attack) drainState() DrainState {
 // keepalive sends PINGREQ on connections quiet for three quarters of the
 // keep alive, and closes those whose PINGRESP is a keep alive late.
 func (a *attack) keepalive(stop <-chan struct{}) {
-	ka := a.sc.Keepalive
-	if ka == 0 {
+	if a.sc.Keepalive == 0 && !a.v5 { // a 5.0 broker may set one (Server Keep Alive)
 		return
 	}
-	every := min(time.Second, ka/4)
+	every := time.Second
 	t := time.NewTicker(every)
 	defer t.Stop()
 	ping := []byte{byte(packetgen.TypePingreq) << 4, 0}
 	for {
+		ka := a.keepaliveFor()
+		if e := min(time.Second, ka/4); ka > 0 && e != every {
+			every = e
+			t.Reset(every)
+		}
 		select {
 		case <-stop:
 			return
 		case <-t.C:
+		}
+		if ka == 0 {
+			continue
 		}
 		now := a.now()
 		for _, c := range a.clients {
@@ -816,9 +886,19 @@ func (a *attack) summarize(target string, started time.Time, series []reports.Lo
 			Publishers: sc.Publishers, Subscribers: sc.Subscribers, QoS: int(sc.QoS), Rate: sc.TotalRate(),
 			Payload: sc.Payload, Topic: sc.Topic, Filter: sc.Filter, Ramp: sc.Ramp, Duration: sc.Duration,
 			Drain: sc.Drain, MaxLag: sc.MaxLag, Keepalive: sc.Keepalive, CleanSession: sc.CleanSession,
-			Authenticated: sc.Username != "", Inflight: sc.Inflight, Seed: sc.Seed, ConnectTimeout: sc.ConnectTimeout,
+			Authenticated: sc.Username != "" || sc.Password != "", Inflight: sc.Inflight, Seed: sc.Seed, ConnectTimeout: sc.ConnectTimeout,
+			Protocol: sc.version().String(), SessionExpiry: sc.SessionExpiry, MessageExpiry: sc.MessageExpiry,
+			UserProperties: sc.UserProperties, UserPropertySize: sc.UserPropertySize, ContentType: sc.ContentType,
+			PayloadFormat: sc.PayloadFormat, TopicAlias: sc.TopicAlias, SubscriptionID: sc.SubscriptionID,
 		},
 		Errors: map[string]uint64{}, ErrorSample: map[string]string{},
+		ReasonCodes: a.reasons.summary(sc.version()),
+	}
+	if a.v5 {
+		l.Connack = a.limits.summary(sc.Inflight)
+	}
+	if a.tls != nil {
+		l.TLS = a.tls.summary()
 	}
 	l.Connections = reports.LoadConnections{
 		Target: len(a.clients), Peak: c.Peak.Load(), Ready: res.ready,
@@ -834,10 +914,10 @@ func (a *attack) summarize(target string, started time.Time, series []reports.Lo
 	pubSec := ph.pubEnd.Sub(ph.pubStart).Seconds()
 	m := reports.LoadMessages{
 		Offered: offered, Sent: c.Sent.Load(), MissedLate: c.MissedLate.Load(),
-		MissedDisconnected: c.MissedDisc.Load(), MissedWindow: c.MissedWindow.Load(),
-		Acked: c.Acked.Load(), Received: c.Received.Load(), PublishSec: pubSec,
+		MissedDisconnected: c.MissedDisc.Load(), MissedWindow: c.MissedWindow.Load(), MissedTooLarge: c.MissedTooLarge.Load(),
+		Acked: c.Acked.Load(), Received: c.Received.Load(), PublishSec: pubSec, Rejected: c.Rejected.Load(),
 	}
-	m.Missed = m.MissedLate + m.MissedDisconnected + m.MissedWindow
+	m.Missed = m.MissedLate + m.MissedDisconnected + m.MissedWindow + m.MissedTooLarge
 	if pubSec > 0 {
 		m.SentRate = float64(m.Sent) / pubSec
 		m.ReceivedRate = float64(receivedAtEnd) / pubSec
@@ -859,10 +939,12 @@ func (a *attack) summarize(target string, started time.Time, series []reports.Lo
 		switch {
 		case cl.pub != nil:
 			p := cl.pub
+			m.TopicAliased += p.aliasedSends
+			m.TopicAliasBytesSaved += p.aliasSaved
 			p.abandon() // what is still in flight was never confirmed
 			slices.Sort(p.unconfirmed)
 			pubs[p.index] = Ledger{QoS: sc.QoS, Sent: p.seq, Unconfirmed: p.unconfirmed}
-			m.Expected += p.seq * uint64(a.fan[p.index])
+			m.Expected += (p.seq - p.rejected) * uint64(a.fan[p.index])
 		case cl.sub != nil:
 			lg := cl.sub.log
 			if g := cl.sub.granted; cl.sub.subscribed && g < sc.QoS {
@@ -915,8 +997,28 @@ func StandardNotes(l *reports.Load) []string {
 		notes = append(notes, fmt.Sprintf("connections were spread over %d brokers: delivery checks assume they form one cluster", len(sc.Brokers)))
 	}
 	if m.Missed > 0 {
-		notes = append(notes, fmt.Sprintf("%d sends were missed (late %d, disconnected %d, window full %d): the offered rate was not fully sent",
-			m.Missed, m.MissedLate, m.MissedDisconnected, m.MissedWindow))
+		tooLarge := ""
+		if m.MissedTooLarge > 0 {
+			tooLarge = fmt.Sprintf(", larger than the broker's Maximum Packet Size %d", m.MissedTooLarge)
+		}
+		notes = append(notes, fmt.Sprintf("%d sends were missed (late %d, disconnected %d, window full %d%s): the offered rate was not fully sent",
+			m.Missed, m.MissedLate, m.MissedDisconnected, m.MissedWindow, tooLarge))
+	}
+	if ca := l.Connack; ca != nil {
+		if sc.TopicAlias && ca.TopicAliasMaximum == 0 {
+			notes = append(notes, "the broker's Topic Alias Maximum is 0: every topic was sent in full")
+		}
+		if sc.QoS > 0 && ca.InflightWindow < sc.Inflight {
+			notes = append(notes, fmt.Sprintf("the broker's Receive Maximum %d made each publisher's window %d, not %d", ca.ReceiveMaximum, ca.InflightWindow, sc.Inflight))
+		}
+	}
+	if sc.MessageExpiry > 0 {
+		for _, v := range l.Verify {
+			if v.Lost > 0 {
+				notes = append(notes, fmt.Sprintf("messages expire after %s: a broker drops a message it could not deliver in time (MQTT-3.3.2-5), so losses may be expiries", sc.MessageExpiry))
+				break
+			}
+		}
 	}
 	if c := l.Connections; c.Ready < int64(c.Target) && !l.Interrupted {
 		notes = append(notes, fmt.Sprintf("only %d of %d connections were ready when publishing began", c.Ready, c.Target))

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -70,6 +71,22 @@ type publisher struct {
 	ring        []flight
 	head, n     int
 	unconfirmed []uint64
+
+	// From each CONNACK (MQTT 5.0; 3.1.1 keeps the defaults): the window
+	// is the smaller of Inflight and the broker's Receive Maximum
+	// (MQTT-3.3.4-7), and no PUBLISH larger than its Maximum Packet Size
+	// goes out (MQTT-3.2.2-15).
+	window    int
+	maxPacket uint32 // 0: no limit
+	unsent    int    // flights a resumed session has not re-sent yet: the window was full
+	// Topic alias 1 stands for topic once aliased (MQTT 5.0): aliasOK
+	// when the scenario asks and the broker's Topic Alias Maximum allows;
+	// aliased from the first PUBLISH of each connection that carried it.
+	aliasOK, aliased bool
+	fullSize         int   // bytes of this publisher's PUBLISH without an alias
+	aliasSaved       int64 // bytes aliases saved, over the run
+	aliasedSends     uint64
+	rejected         uint64 // refused by a reason code: they cause no delivery
 }
 
 type flight struct {
@@ -78,6 +95,7 @@ type flight struct {
 	id       uint16
 	released bool // PUBREC seen, PUBREL sent
 	done     bool
+	unsent   bool // waits for room in the window to be re-sent
 }
 
 // subscriber is a subscribing client's state, touched only by its
@@ -88,6 +106,8 @@ type subscriber struct {
 	subscribed bool // a SUBACK was ever received
 	scratch    packetgen.Publish
 	qos2       map[uint16]struct{} // QoS 2 ids received, PUBREL not yet
+	subID      uint32              // its Subscription Identifier (MQTT 5.0 subscription_id)
+	d          delivery            // MQTT 5.0 scratch
 	// down: the connection dropped mid-run and has not come back; what
 	// the broker held for it may be gone with it.
 	down bool
@@ -135,7 +155,7 @@ func (c *client) connect() {
 	}
 	a.counters.Attempts.Add(1)
 	ctx, cancel := a.dialContext()
-	conn, err := a.dial(ctx, int(c.idx))
+	conn, err := a.dialConn(ctx, int(c.idx))
 	cancel()
 	if err != nil {
 		c.retry(err, false)
@@ -166,20 +186,61 @@ func (c *client) connect() {
 	go c.serve(conn, rd, st)
 }
 
+// connectPacket is the CONNECT of client id. In 5.0 it asks for its
+// session to be kept SessionExpiry (MQTT-3.1.2-23) and bounds what the
+// broker may send to what the decoder takes (MQTT-3.1.2-24); it allows no
+// topic aliases (MQTT-3.1.2-27), so none are read.
+func (a *attack) connectPacket(id string) *packetgen.Connect {
+	sc := &a.sc
+	cp := &packetgen.Connect{
+		ProtocolLevel: sc.version(), CleanStart: sc.CleanSession,
+		KeepAlive: uint16(sc.Keepalive / time.Second), ClientID: id,
+	}
+	if sc.Username != "" {
+		cp.UsernameFlag, cp.Username = true, sc.Username
+	}
+	// 3.1.1 sends a password only with a user name (Validate checks);
+	// 5.0 also without one (§3.1.2.9).
+	if sc.Password != "" {
+		cp.PasswordFlag, cp.Password = true, []byte(sc.Password)
+	}
+	if a.v5 {
+		if e := sc.sessionExpiry(); e > 0 {
+			cp.Properties.Set(packetgen.PropSessionExpiryInterval, e)
+		}
+		cp.Properties.Set(packetgen.PropMaximumPacketSize, uint32(a.dec.MaxPacketSize))
+	}
+	return cp
+}
+
+// refused is the error for a CONNACK or SUBACK refusal with code.
+func (a *attack) refused(t packetgen.Type, code byte) error {
+	e := &RefusedError{Packet: t.String(), Code: code}
+	if a.v5 {
+		e.Reason = reasonName(packetgen.V5, t, code)
+	}
+	return e
+}
+
+// disconnected handles a 5.0 DISCONNECT from the broker: its reason code
+// is counted, and the connection ends with it.
+func (a *attack) disconnected(h packetgen.Header, body []byte) error {
+	p, err := a.dec.DecodeBody(h, body)
+	if err != nil {
+		return &ProtocolError{Err: err}
+	}
+	d := p.(*packetgen.Disconnect)
+	if d.ReasonCode != 0 {
+		a.reasons.add(rpDisconnect, byte(d.ReasonCode))
+	}
+	return &DisconnectError{Code: byte(d.ReasonCode), Reason: d.Properties.ReasonString}
+}
+
 // handshake sends CONNECT and reads until the client is ready.
 func (c *client) handshake(conn net.Conn, rd *reader, st *connState) error {
 	a := c.a
 	conn.SetReadDeadline(time.Now().Add(a.sc.ConnectTimeout)) //nolint:errcheck
-	cp := &packetgen.Connect{
-		ProtocolLevel: packetgen.V311, CleanStart: a.sc.CleanSession,
-		KeepAlive: uint16(a.sc.Keepalive / time.Second), ClientID: c.clientID(),
-	}
-	if a.sc.Username != "" {
-		cp.UsernameFlag, cp.Username = true, a.sc.Username
-		if a.sc.Password != "" {
-			cp.PasswordFlag, cp.Password = true, []byte(a.sc.Password)
-		}
-	}
+	cp := a.connectPacket(c.clientID())
 	c.mu.Lock()
 	st.connectAt = a.now()
 	var err error
@@ -344,15 +405,21 @@ func (c *client) handle(h packetgen.Header, body []byte, now int64, st *connStat
 	case packetgen.TypePublish:
 		return c.received(h, body, now)
 	case packetgen.TypePuback, packetgen.TypePubrec, packetgen.TypePubcomp:
-		id, err := ackID(h, body)
+		id, code, err := a.ackFields(h, body)
 		if err != nil {
 			return err
 		}
-		return c.acked(h.Type, id, now)
+		if code != 0 {
+			a.reasons.add(reasonOf(h.Type), code)
+		}
+		return c.acked(h.Type, id, code, now)
 	case packetgen.TypePubrel:
-		id, err := ackID(h, body)
+		id, code, err := a.ackFields(h, body)
 		if err != nil {
 			return err
+		}
+		if code != 0 {
+			a.reasons.add(rpPubrel, code)
 		}
 		if c.sub != nil {
 			delete(c.sub.qos2, id)
@@ -372,11 +439,20 @@ func (c *client) handle(h packetgen.Header, body []byte, now int64, st *connStat
 		}
 		ca := p.(*packetgen.Connack)
 		if ca.ReasonCode != 0 {
-			return &RefusedError{Packet: "CONNACK", Code: byte(ca.ReasonCode)}
+			a.reasons.add(rpConnack, byte(ca.ReasonCode))
+			return a.refused(packetgen.TypeConnack, byte(ca.ReasonCode))
+		}
+		lim := limitsOf(&ca.Properties)
+		if a.v5 {
+			a.limits.observe(lim)
+			a.serverKeepAlive(lim.keepAlive)
+		}
+		if err := lim.check(c); err != nil {
+			return err
 		}
 		a.rec.Record(MetricConnect, time.Duration(now-st.connectAt))
 		a.counters.Connects.Add(1)
-		return c.connected(ca.SessionPresent && !a.sc.CleanSession, now, st)
+		return c.connected(ca.SessionPresent && !a.sc.CleanSession, lim, now, st)
 	case packetgen.TypeSuback:
 		p, err := a.dec.DecodeBody(h, body)
 		if err != nil {
@@ -387,13 +463,18 @@ func (c *client) handle(h packetgen.Header, body []byte, now int64, st *connStat
 			return &ProtocolError{Detail: fmt.Sprintf("unexpected SUBACK for packet %d", sa.PacketID)}
 		}
 		if rc := byte(sa.ReasonCodes[0]); rc > 2 {
-			return &RefusedError{Packet: "SUBACK", Code: rc}
+			a.reasons.add(rpSuback, rc)
+			return a.refused(packetgen.TypeSuback, rc)
 		}
 		a.rec.Record(MetricSubscribe, time.Duration(now-st.subscribeAt))
 		c.sub.granted = packetgen.QoS(sa.ReasonCodes[0])
 		c.sub.subscribed = true
 		c.setReady(st)
 		return nil
+	case packetgen.TypeDisconnect:
+		if a.v5 { // 3.1.1 has no DISCONNECT from the broker: ParseHeader refused it
+			return a.disconnected(h, body)
+		}
 	}
 	return &ProtocolError{Detail: fmt.Sprintf("%s from the broker", h.Type)}
 }
@@ -401,10 +482,15 @@ func (c *client) handle(h packetgen.Header, body []byte, now int64, st *connStat
 // connected follows a successful CONNACK: a resumed session gets its
 // unacknowledged messages again (MQTT-4.4.0-1); a new one abandons them
 // and, for a subscriber, subscribes.
-func (c *client) connected(resumed bool, now int64, st *connState) error {
+func (c *client) connected(resumed bool, lim connLimits, now int64, st *connState) error {
 	a := c.a
-	if c.pub != nil {
+	if p := c.pub; p != nil {
 		c.mu.Lock()
+		p.window = min(a.sc.Inflight, int(lim.receiveMax))
+		p.maxPacket = lim.maxPacket
+		// Aliases do not outlive a connection (MQTT-3.3.2-7); alias 1 needs
+		// a Topic Alias Maximum of 1 or more (MQTT-3.2.2-17).
+		p.aliasOK, p.aliased = a.sc.TopicAlias && lim.aliasMax >= 1, false
 		if resumed {
 			c.resendLocked()
 		} else {
@@ -420,6 +506,9 @@ func (c *client) connected(resumed bool, now int64, st *connState) error {
 		}
 		if !s.subscribed || !resumed {
 			sp := &packetgen.Subscribe{PacketID: 1, Subscriptions: []packetgen.Subscription{{Filter: s.filter, QoS: a.sc.QoS}}}
+			if a.sc.SubscriptionID {
+				sp.Properties.SubscriptionIdentifiers = []uint32{s.subID}
+			}
 			c.mu.Lock()
 			var err error
 			c.wbuf, err = a.enc.Append(c.wbuf, sp)
@@ -469,30 +558,46 @@ func (c *client) received(h packetgen.Header, body []byte, now int64) error {
 		}
 		return nil
 	}
-	p := &s.scratch
-	if err := p.DecodeBody(h.Flags, body, packetgen.V311, packetgen.FromServer); err != nil {
-		return &ProtocolError{Err: err}
+	var qos packetgen.QoS
+	var id uint16
+	var payload []byte
+	var d *delivery
+	if c.a.v5 {
+		d = &s.d
+		if err := readDelivery(h.Flags, body, d, c.a.props.UserProperties, &s.scratch); err != nil {
+			return err
+		}
+		qos, id, payload = d.qos, d.packetID, d.payload
+	} else {
+		p := &s.scratch
+		if err := p.DecodeBody(h.Flags, body, packetgen.V311, packetgen.FromServer); err != nil {
+			return &ProtocolError{Err: err}
+		}
+		qos, id, payload = p.QoS, p.PacketID, p.Payload
 	}
-	switch p.QoS {
+	switch qos {
 	case 1:
-		c.appendAck(packetgen.TypePuback, p.PacketID)
+		c.appendAck(packetgen.TypePuback, id)
 	case 2:
 		// A PUBLISH repeated before PUBREL is the same message: the
 		// receiver delivers it once (§4.3.3, method B).
-		if _, seen := s.qos2[p.PacketID]; seen {
-			c.appendAck(packetgen.TypePubrec, p.PacketID)
+		if _, seen := s.qos2[id]; seen {
+			c.appendAck(packetgen.TypePubrec, id)
 			return nil
 		}
 		if s.qos2 == nil {
 			s.qos2 = map[uint16]struct{}{}
 		}
-		s.qos2[p.PacketID] = struct{}{}
-		c.appendAck(packetgen.TypePubrec, p.PacketID)
+		s.qos2[id] = struct{}{}
+		c.appendAck(packetgen.TypePubrec, id)
 	}
-	hd, ok := ParseHeader(p.Payload)
+	hd, ok := ParseHeader(payload)
 	if !ok || hd.Run != c.a.runID {
 		s.log.Foreign++
 		return nil
+	}
+	if d != nil {
+		c.a.checkDelivery(d, s)
 	}
 	stream := s.log.Streams[hd.Publisher]
 	if stream == nil {
@@ -502,7 +607,7 @@ func (c *client) received(h packetgen.Header, body []byte, now int64) error {
 		stream = &Stream{}
 		s.log.Streams[hd.Publisher] = stream
 	}
-	if p.QoS < min(hd.QoS, s.granted) {
+	if qos < min(hd.QoS, s.granted) {
 		stream.Downgraded++
 	}
 	if stream.Receive(hd.Seq) != Duplicate {
@@ -512,8 +617,9 @@ func (c *client) received(h packetgen.Header, body []byte, now int64) error {
 	return nil
 }
 
-// acked handles PUBACK, PUBREC and PUBCOMP for a publisher.
-func (c *client) acked(t packetgen.Type, id uint16, now int64) error {
+// acked handles PUBACK, PUBREC and PUBCOMP for a publisher; code is the
+// reason code (MQTT 5.0; 0 in 3.1.1).
+func (c *client) acked(t packetgen.Type, id uint16, code byte, now int64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.pub
@@ -523,7 +629,7 @@ func (c *client) acked(t packetgen.Type, id uint16, now int64) error {
 	}
 	if f == nil {
 		// From a session we abandoned: finish the flow, count nothing.
-		if t == packetgen.TypePubrec {
+		if t == packetgen.TypePubrec && code < 0x80 {
 			c.wbuf = appendAck(c.wbuf, packetgen.TypePubrel, id)
 		}
 		return nil
@@ -534,9 +640,17 @@ func (c *client) acked(t packetgen.Type, id uint16, now int64) error {
 		if qos != 1 {
 			return &ProtocolError{Detail: fmt.Sprintf("PUBACK for a QoS %d message (packet %d)", qos, id)}
 		}
+		if code >= 0x80 {
+			c.rejectLocked(f)
+			return nil
+		}
 	case packetgen.TypePubrec:
 		if qos != 2 {
 			return &ProtocolError{Detail: fmt.Sprintf("PUBREC for a QoS %d message (packet %d)", qos, id)}
+		}
+		if code >= 0x80 { // the flow ends here, without PUBREL (§4.3.3)
+			c.rejectLocked(f)
+			return nil
 		}
 		f.released = true
 		c.wbuf = appendAck(c.wbuf, packetgen.TypePubrel, id)
@@ -550,7 +664,21 @@ func (c *client) acked(t packetgen.Type, id uint16, now int64) error {
 	c.a.rec.Record(MetricPublishAck, time.Duration(now-f.due))
 	c.a.counters.Acked.Add(1)
 	p.popDone()
+	c.topUpLocked()
 	return nil
+}
+
+// rejectLocked ends the flow of a message the broker refused with a
+// reason code of 0x80 or more: it was never accepted, so it is
+// unconfirmed, and its place in the window is free (MQTT-3.3.4-7).
+func (c *client) rejectLocked(f *flight) {
+	p := c.pub
+	f.done = true
+	p.unconfirmed = append(p.unconfirmed, f.seq)
+	p.rejected++
+	c.a.counters.Rejected.Add(1)
+	p.popDone()
+	c.topUpLocked()
 }
 
 func (c *client) appendAck(t packetgen.Type, id uint16) {
@@ -580,6 +708,38 @@ func ackID(h packetgen.Header, body []byte) (uint16, error) {
 		return 0, &ProtocolError{Detail: fmt.Sprintf("%s with packet identifier 0 (MQTT-2.3.1-1)", h.Type)}
 	}
 	return id, nil
+}
+
+// ackFields reads the packet identifier and reason code of an
+// acknowledgement. A 5.0 one that says Success in two to four bytes is
+// read here; any other (a reason code, properties, a fault) goes through
+// the codec, which checks the code is one the packet may carry.
+func (a *attack) ackFields(h packetgen.Header, body []byte) (uint16, byte, error) {
+	if !a.v5 {
+		id, err := ackID(h, body)
+		return id, 0, err
+	}
+	if n := len(body); n >= 2 && (n == 2 || body[2] == 0 && (n == 3 || n == 4 && body[3] == 0)) {
+		if id := binary.BigEndian.Uint16(body); id != 0 {
+			return id, 0, nil
+		}
+	}
+	p, err := a.dec.DecodeBody(h, body)
+	if err != nil {
+		return 0, 0, &ProtocolError{Err: err}
+	}
+	var ack *packetgen.Puback
+	switch q := p.(type) {
+	case *packetgen.Puback:
+		ack = q
+	case *packetgen.Pubrec:
+		ack = (*packetgen.Puback)(q)
+	case *packetgen.Pubrel:
+		ack = (*packetgen.Puback)(q)
+	case *packetgen.Pubcomp:
+		ack = (*packetgen.Puback)(q)
+	}
+	return ack.PacketID, byte(ack.ReasonCode), nil
 }
 
 // flushLocked writes what wbuf holds; c.mu held. A failed write closes the
@@ -614,6 +774,9 @@ func (c *client) failLocked(err error) {
 	if c.failed == nil {
 		c.failed = err
 	}
+	if c.ready { // drop counts only connections still ready
+		c.a.counters.Ready.Add(-1)
+	}
 	c.ready = false
 	if c.conn != nil {
 		c.conn.Close()
@@ -635,6 +798,7 @@ const (
 	sentOK missReason = iota
 	missDisconnected
 	missWindow
+	missTooLarge
 )
 
 // publish appends the next PUBLISH, due at attack time due; the sender
@@ -647,50 +811,145 @@ func (c *client) publish(pkt *packetgen.Publish, payload []byte, due int64) miss
 	}
 	p, a := c.pub, c.a
 	qos := a.sc.QoS
-	if qos > 0 && p.n >= a.sc.Inflight {
+	if qos > 0 && p.n >= p.window {
 		return missWindow
 	}
 	seq := p.seq
 	var id uint16
 	if qos > 0 {
-		id = p.allocID()
-		p.push(flight{seq: seq, due: due, id: id})
+		id = p.nextFreeID()
 	}
+	start := len(c.wbuf)
 	var err error
-	c.wbuf, err = a.appendPublish(c.wbuf, pkt, payload, p, seq, due, id, false)
+	c.wbuf, err = c.appendPublish(c.wbuf, pkt, payload, seq, due, id, false)
 	if err != nil {
 		// The scenario was validated: an encoding failure is a bug.
 		panic(err)
+	}
+	if !c.sentLocked(len(c.wbuf) - start) {
+		c.wbuf = c.wbuf[:start]
+		return missTooLarge
+	}
+	if qos > 0 {
+		p.nextID = id
+		p.push(flight{seq: seq, due: due, id: id})
 	}
 	p.seq++
 	return sentOK
 }
 
+// appendPublish encodes a PUBLISH of the client's publisher into b, the
+// header of message seq at the front of payload; c.mu held.
+func (c *client) appendPublish(b []byte, pkt *packetgen.Publish, payload []byte, seq uint64, due int64, id uint16, dup bool) ([]byte, error) {
+	a, p := c.a, c.pub
+	h := Header{QoS: a.sc.QoS, Run: a.runID, Publisher: p.index, Seq: seq, Due: a.unixNs(due)}
+	if a.sc.PayloadFormat {
+		PutTextHeader(payload, h)
+	} else {
+		PutHeader(payload, h)
+	}
+	*pkt = packetgen.Publish{Topic: p.topic, QoS: a.sc.QoS, PacketID: id, Dup: dup, Payload: payload}
+	if a.v5 {
+		pkt.Properties = a.props
+		if p.aliasOK {
+			pkt.Properties.Set(packetgen.PropTopicAlias, uint16(1))
+			if p.aliased {
+				pkt.Topic = nil // alias 1 stands for it (§3.3.2.3.4)
+			}
+		}
+	}
+	return a.enc.Append(b, pkt)
+}
+
+// sentLocked decides whether an encoded PUBLISH of n bytes goes out: not
+// when it exceeds the broker's Maximum Packet Size. One that goes out
+// with an alias counts the bytes the alias saved.
+func (c *client) sentLocked(n int) bool {
+	p := c.pub
+	if p.maxPacket > 0 && n > int(p.maxPacket) {
+		return false
+	}
+	if p.aliasOK {
+		if p.aliased {
+			p.aliasedSends++
+		}
+		p.aliased = true
+		p.aliasSaved += int64(p.fullSize - n)
+	}
+	return true
+}
+
 // resendLocked re-sends, on a resumed session, every unacknowledged PUBLISH
-// with DUP set and every unanswered PUBREL, in their original order.
+// with DUP set and every unanswered PUBREL, in their original order. A
+// window that shrank since (a smaller Receive Maximum) holds the rest
+// back until acknowledgements make room.
 func (c *client) resendLocked() {
-	p, a := c.pub, c.a
-	pkt := &packetgen.Publish{}
-	payload := make([]byte, a.sc.Payload)
+	p := c.pub
+	p.unsent = 0
+	out := 0
 	for i := 0; i < p.n; i++ {
 		f := &p.ring[(p.head+i)%len(p.ring)]
+		f.unsent = false
 		if f.done {
 			continue
 		}
 		if f.released {
 			c.wbuf = appendAck(c.wbuf, packetgen.TypePubrel, f.id)
+			out++
 			continue
 		}
-		c.wbuf, _ = a.appendPublish(c.wbuf, pkt, payload, p, f.seq, f.due, f.id, true)
+		if out >= p.window {
+			f.unsent = true
+			p.unsent++
+			continue
+		}
+		c.resendOne(f)
+		out++
 	}
 }
 
-func (p *publisher) allocID() uint16 {
-	p.nextID++
-	if p.nextID == 0 {
-		p.nextID = 1
+// topUpLocked re-sends held-back flights while the window has room.
+func (c *client) topUpLocked() {
+	p := c.pub
+	if p.unsent == 0 || !c.ready {
+		return
 	}
-	return p.nextID
+	out := 0
+	for i := 0; i < p.n; i++ {
+		if f := &p.ring[(p.head+i)%len(p.ring)]; !f.done && !f.unsent {
+			out++
+		}
+	}
+	for i := 0; i < p.n && p.unsent > 0 && out < p.window; i++ {
+		if f := &p.ring[(p.head+i)%len(p.ring)]; f.unsent {
+			f.unsent = false
+			p.unsent--
+			c.resendOne(f)
+			out++
+		}
+	}
+}
+
+// resendOne re-sends flight f with DUP set; one that no longer fits the
+// broker's Maximum Packet Size is given up, unconfirmed.
+func (c *client) resendOne(f *flight) {
+	var pkt packetgen.Publish
+	payload := slices.Clone(c.a.filler)
+	start := len(c.wbuf)
+	c.wbuf, _ = c.appendPublish(c.wbuf, &pkt, payload, f.seq, f.due, f.id, true)
+	if !c.sentLocked(len(c.wbuf) - start) {
+		c.wbuf = c.wbuf[:start]
+		f.done = true
+		c.pub.unconfirmed = append(c.pub.unconfirmed, f.seq)
+	}
+}
+
+// nextFreeID is the packet identifier the next flight takes.
+func (p *publisher) nextFreeID() uint16 {
+	if p.nextID == 65535 {
+		return 1
+	}
+	return p.nextID + 1
 }
 
 func (p *publisher) push(f flight) {
@@ -748,5 +1007,5 @@ func (p *publisher) abandon() {
 			p.unconfirmed = append(p.unconfirmed, f.seq)
 		}
 	}
-	p.ring, p.head, p.n = nil, 0, 0
+	p.ring, p.head, p.n, p.unsent = nil, 0, 0, 0
 }

@@ -1,10 +1,12 @@
 package loadgen
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -20,6 +22,11 @@ import (
 // the end of the run) leaves the epoll set by itself when its descriptor
 // closes, without an event, so the watcher sweeps its connections every
 // sweepEvery for ones that failed or a run that stopped.
+//
+// A TLS connection is watched the same way, on its TCP socket, and read
+// through crypto/tls: the socket under it is an nbConn, whose reads the
+// watcher makes non-blocking, so a read that finds no whole record
+// returns at once and keeps what it read for the next.
 
 const sweepEvery = 200 * time.Millisecond
 
@@ -27,9 +34,68 @@ type idleConn struct {
 	c    *client
 	conn net.Conn
 	raw  syscall.RawConn
+	nb   *nbConn // TLS connections: the socket under crypto/tls
 	rd   *reader
 	st   *connState
 }
+
+// nbConn is a TCP connection under TLS that the idle watcher can read
+// without blocking: once nonblock is set, Read returns errWouldBlock when
+// the socket has nothing, and crypto/tls passes that on without failing
+// the connection (it is a temporary net.Error).
+type nbConn struct {
+	*net.TCPConn
+	raw      syscall.RawConn
+	nonblock atomic.Bool
+}
+
+// wrapNonblocking is the transport's WrapConn hook for TLS connections.
+func wrapNonblocking(nc net.Conn) net.Conn {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return nc
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return nc
+	}
+	return &nbConn{TCPConn: tc, raw: raw}
+}
+
+func (c *nbConn) Read(p []byte) (int, error) {
+	if !c.nonblock.Load() {
+		return c.TCPConn.Read(p)
+	}
+	var n int
+	var rerr error
+	err := c.raw.Read(func(fd uintptr) bool {
+		n, rerr = syscall.Read(int(fd), p)
+		return true // never wait
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case errors.Is(rerr, syscall.EAGAIN):
+		return 0, errWouldBlock
+	case rerr != nil:
+		return 0, rerr
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// NetConn is the TCP connection, for transport.TCPConn.
+func (c *nbConn) NetConn() net.Conn { return c.TCPConn }
+
+// wouldBlock is a non-blocking read that found nothing to read.
+type wouldBlock struct{}
+
+func (wouldBlock) Error() string   { return "read would block" }
+func (wouldBlock) Timeout() bool   { return true }
+func (wouldBlock) Temporary() bool { return true }
+
+var errWouldBlock net.Error = wouldBlock{}
 
 type idleWatcher struct {
 	a    *attack
@@ -55,18 +121,42 @@ func newIdleWatcher(a *attack) *idleWatcher {
 // watch takes over reading conn for idle client c at position pos; false
 // means it cannot (not a socket), and the caller serves it.
 func (w *idleWatcher) watch(pos int, c *client, conn net.Conn, rd *reader, st *connState) bool {
-	sc, ok := conn.(syscall.Conn)
-	if !ok || rd.w > rd.r { // bytes left by the handshake: let a reader have them
+	if rd.w > rd.r { // bytes left by the handshake: let a reader have them
 		return false
 	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
+	ic := &idleConn{c: c, conn: conn, rd: rd, st: st}
+	switch tc := conn.(type) {
+	case *tls.Conn:
+		nb, ok := tc.NetConn().(*nbConn)
+		if !ok {
+			return false
+		}
+		ic.nb, ic.raw = nb, nb.raw
+		// crypto/tls may hold records read with the handshake's last
+		// ones, which no event would announce: read them now.
+		nb.nonblock.Store(true)
+		if !drainTLS(c, tc, rd, st) {
+			nb.nonblock.Store(false)
+			return false
+		}
+	case syscall.Conn:
+		raw, err := tc.SyscallConn()
+		if err != nil {
+			return false
+		}
+		ic.raw = raw
+	default:
 		return false
 	}
-	ic := &idleConn{c: c, conn: conn, raw: raw, rd: rd, st: st}
+	unwatch := func() {
+		if ic.nb != nil {
+			ic.nb.nonblock.Store(false)
+		}
+	}
 	w.mu.Lock()
 	if w.exited || w.a.stopped() {
 		w.mu.Unlock()
+		unwatch()
 		return false
 	}
 	w.conns[pos] = ic
@@ -77,7 +167,7 @@ func (w *idleWatcher) watch(pos int, c *client, conn net.Conn, rd *reader, st *c
 	}
 	w.mu.Unlock()
 	var cerr error
-	err = raw.Control(func(fd uintptr) {
+	err := ic.raw.Control(func(fd uintptr) {
 		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(pos)}
 		cerr = syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
 	})
@@ -86,6 +176,7 @@ func (w *idleWatcher) watch(pos int, c *client, conn net.Conn, rd *reader, st *c
 		w.conns[pos] = nil
 		w.n--
 		w.mu.Unlock()
+		unwatch()
 		return false
 	}
 	return true
@@ -141,19 +232,53 @@ func (w *idleWatcher) wait() {
 	}
 }
 
+// drainTLS handles what tc has to read until it would block; false
+// leaves the connection to a reader goroutine: a packet is incomplete, or
+// the connection failed (the reader reports it).
+func drainTLS(c *client, tc *tls.Conn, rd *reader, st *connState) bool {
+	for {
+		n, err := tc.Read(rd.buf[rd.w:])
+		if n > 0 {
+			rd.w += n
+			if perr := c.parse(rd, st); perr != nil {
+				c.fail(perr)
+				return false
+			}
+			c.mu.Lock()
+			c.flushLocked()
+			c.mu.Unlock()
+			if rd.w > rd.r {
+				return false
+			}
+			continue
+		}
+		return err == errWouldBlock
+	}
+}
+
+// makeRoom makes room at the end of the buffer for a read.
+func (rd *reader) makeRoom() {
+	if rd.w < len(rd.buf) {
+		return
+	}
+	if rd.r > 0 {
+		rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
+		rd.r = 0
+		return
+	}
+	nb := make([]byte, 2*len(rd.buf))
+	copy(nb, rd.buf[:rd.w])
+	rd.buf = nb
+}
+
 // service reads what the connection has, without blocking.
 func (w *idleWatcher) service(pos int, ic *idleConn) {
-	c, rd := ic.c, ic.rd
-	if rd.w == len(rd.buf) {
-		if rd.r > 0 {
-			rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
-			rd.r = 0
-		} else {
-			nb := make([]byte, 2*len(rd.buf))
-			copy(nb, rd.buf[:rd.w])
-			rd.buf = nb
-		}
+	if ic.nb != nil {
+		w.serviceTLS(pos, ic)
+		return
 	}
+	c, rd := ic.c, ic.rd
+	rd.makeRoom()
 	var n int
 	var rerr error
 	err := ic.raw.Read(func(fd uintptr) bool {
@@ -181,6 +306,33 @@ func (w *idleWatcher) service(pos int, ic *idleConn) {
 	c.mu.Lock()
 	c.flushLocked()
 	c.mu.Unlock()
+}
+
+// serviceTLS reads through crypto/tls until the socket has no more:
+// records it already holds announce themselves by no event.
+func (w *idleWatcher) serviceTLS(pos int, ic *idleConn) {
+	c, rd := ic.c, ic.rd
+	for {
+		rd.makeRoom()
+		n, err := ic.conn.Read(rd.buf[rd.w:])
+		rd.w += n
+		if n > 0 {
+			if perr := c.parse(rd, ic.st); perr != nil {
+				w.finish(pos, ic, perr)
+				return
+			}
+			c.mu.Lock()
+			c.flushLocked()
+			c.mu.Unlock()
+		}
+		switch {
+		case err == errWouldBlock:
+			return
+		case err != nil:
+			w.finish(pos, ic, err)
+			return
+		}
+	}
 }
 
 // sweep ends the watch of connections that failed on this side, or of

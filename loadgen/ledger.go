@@ -66,6 +66,9 @@ type VerifyState struct {
 	Receipts   []Receipt         `json:"receipts"`
 	Foreign    [3]uint64         `json:"foreign"`    // by the subscriber's QoS
 	Unexpected uint64            `json:"unexpected"` // deliveries to a subscriber whose filter does not match
+	// Faults counts, by kind, MQTT 5.0 deliveries whose properties the
+	// broker altered (subscription_identifier, user_properties, ...).
+	Faults map[string]uint64 `json:"property_faults,omitempty"`
 }
 
 // NewVerifyState gathers publishers' ledgers (keyed by publisher index)
@@ -124,8 +127,21 @@ func NewVerifyState(ledgers map[uint32]Ledger, subs []SubscriberLog) *VerifyStat
 			fq = int(sub.Expected[0].QoS)
 		}
 		v.Foreign[fq] += sub.Foreign
+		for k, n := range sub.Faults {
+			v.addFault(faultNames[k], n)
+		}
 	}
 	return v
+}
+
+func (v *VerifyState) addFault(name string, n uint64) {
+	if n == 0 {
+		return
+	}
+	if v.Faults == nil {
+		v.Faults = map[string]uint64{}
+	}
+	v.Faults[name] += n
 }
 
 // Judge sums the streams per QoS and names the violations: loss at QoS 1
@@ -194,6 +210,11 @@ func (v *VerifyState) Judge() (rows []reports.LoadVerification, violations []str
 	if v.Unexpected > 0 {
 		violations = append(violations, plural(v.Unexpected, "message")+" delivered to a subscriber whose filter does not match the topic")
 	}
+	for _, name := range faultNames {
+		if n := v.Faults[name]; n > 0 {
+			violations = append(violations, plural(n, "message")+" delivered "+faultRules[name])
+		}
+	}
 	return rows, violations, unjudged
 }
 
@@ -228,6 +249,9 @@ func MergeVerify(states []*VerifyState) (*VerifyState, error) {
 			out.Foreign[q] += s.Foreign[q]
 		}
 		out.Unexpected += s.Unexpected
+		for k, n := range s.Faults {
+			out.addFault(k, n)
+		}
 	}
 	slices.Sort(out.Shards)
 	slices.SortFunc(out.Ledgers, func(a, b PublisherLedger) int { return int(a.Publisher) - int(b.Publisher) })

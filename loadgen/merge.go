@@ -75,7 +75,11 @@ func Merge(parts []*Results) (*Results, error) {
 		om.MissedLate += m.MissedLate
 		om.MissedDisconnected += m.MissedDisconnected
 		om.MissedWindow += m.MissedWindow
+		om.MissedTooLarge += m.MissedTooLarge
 		om.Acked += m.Acked
+		om.Rejected += m.Rejected
+		om.TopicAliased += m.TopicAliased
+		om.TopicAliasBytesSaved += m.TopicAliasBytesSaved
 		om.Received += m.Received
 		om.Expected += m.Expected
 		om.PublishSec = max(om.PublishSec, m.PublishSec)
@@ -87,6 +91,9 @@ func Merge(parts []*Results) (*Results, error) {
 				out.ErrorSample[k] = s.ErrorSample[k]
 			}
 		}
+		out.ReasonCodes = MergeReasonCodes(out.ReasonCodes, s.ReasonCodes)
+		out.Connack = mergeConnack(out.Connack, s.Connack)
+		out.TLS = mergeTLS(out.TLS, s.TLS)
 	}
 	out.Target = strings.Join(targets, ",")
 	out.Elapsed = end.Sub(out.Started)
@@ -201,6 +208,32 @@ func Merge(parts []*Results) (*Results, error) {
 		}
 	}
 	return res, nil
+}
+
+// mergeConnack keeps the smallest of what the parts' CONNACKs said.
+func mergeConnack(a, b *reports.LoadConnack) *reports.LoadConnack {
+	switch {
+	case b == nil:
+		return a
+	case a == nil:
+		c := *b
+		return &c
+	}
+	c := *a
+	c.Varied = a.Varied || b.Varied || a.ReceiveMaximum != b.ReceiveMaximum || a.MaximumPacketSize != b.MaximumPacketSize ||
+		a.TopicAliasMaximum != b.TopicAliasMaximum || a.MaximumQoS != b.MaximumQoS
+	c.ReceiveMaximum = min(a.ReceiveMaximum, b.ReceiveMaximum)
+	if b.MaximumPacketSize > 0 && (c.MaximumPacketSize == 0 || b.MaximumPacketSize < c.MaximumPacketSize) {
+		c.MaximumPacketSize = b.MaximumPacketSize
+	}
+	c.TopicAliasMaximum = min(a.TopicAliasMaximum, b.TopicAliasMaximum)
+	c.MaximumQoS = min(a.MaximumQoS, b.MaximumQoS)
+	c.InflightWindow = min(a.InflightWindow, b.InflightWindow)
+	if b.ServerKeepAlive != nil && (c.ServerKeepAlive == nil || *b.ServerKeepAlive < *c.ServerKeepAlive) {
+		ka := *b.ServerKeepAlive
+		c.ServerKeepAlive = &ka
+	}
+	return &c
 }
 
 // bucket numbers the wall-clock second (t0+(k-1)s, t0+k s] that holds at.

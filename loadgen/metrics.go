@@ -16,8 +16,16 @@ import (
 type Metric int
 
 const (
+	// MetricTCPConnect is the TCP connect of a dial (tcp_connect).
+	MetricTCPConnect Metric = iota
+	// MetricTLSHandshake is the TLS handshake of a tls://, mqtts:// or
+	// wss:// dial, resumed ones included (tls_handshake).
+	MetricTLSHandshake
+	// MetricWSUpgrade is the HTTP upgrade of a ws:// or wss:// dial
+	// (ws_upgrade).
+	MetricWSUpgrade
 	// MetricConnect is CONNECT written → CONNACK read.
-	MetricConnect Metric = iota
+	MetricConnect
 	// MetricSubscribe is SUBSCRIBE written → SUBACK read.
 	MetricSubscribe
 	// MetricPublishAck is from when a QoS 1/2 PUBLISH was due (not when
@@ -32,7 +40,7 @@ const (
 	numMetrics
 )
 
-var metricNames = [numMetrics]string{"connect", "subscribe", "publish_ack", "e2e", "send_lag"}
+var metricNames = [numMetrics]string{"tcp_connect", "tls_handshake", "ws_upgrade", "connect", "subscribe", "publish_ack", "e2e", "send_lag"}
 
 func (m Metric) String() string { return metricNames[m] }
 
@@ -204,6 +212,7 @@ type Counters struct {
 	Sent, Received, Acked      atomic.Uint64
 	MissedLate, MissedDisc     atomic.Uint64
 	MissedWindow               atomic.Uint64
+	MissedTooLarge, Rejected   atomic.Uint64 // MQTT 5.0
 	Attempts, Connects, Errors atomic.Uint64
 	Reconnects                 atomic.Uint64
 	Open, Ready, Peak          atomic.Int64
@@ -212,7 +221,7 @@ type Counters struct {
 
 // Missed is the sum of missed sends.
 func (c *Counters) Missed() uint64 {
-	return c.MissedLate.Load() + c.MissedDisc.Load() + c.MissedWindow.Load()
+	return c.MissedLate.Load() + c.MissedDisc.Load() + c.MissedWindow.Load() + c.MissedTooLarge.Load()
 }
 
 func (c *Counters) opened() {

@@ -159,22 +159,23 @@ func probeOne(ctx context.Context, sc Scenario, dial DialFunc, i int, timeout ti
 	defer conn.Close()
 	deadline, _ := ctx.Deadline()
 	conn.SetDeadline(deadline) //nolint:errcheck
-	cp := &packetgen.Connect{ProtocolLevel: packetgen.V311, CleanStart: true, KeepAlive: 10,
+	v := sc.version()
+	cp := &packetgen.Connect{ProtocolLevel: v, CleanStart: true, KeepAlive: 10,
 		ClientID: fmt.Sprintf("mbprobe%d", time.Now().UnixNano()%1e12)}
 	if sc.Username != "" {
 		cp.UsernameFlag, cp.Username = true, sc.Username
-		if sc.Password != "" {
-			cp.PasswordFlag, cp.Password = true, []byte(sc.Password)
-		}
 	}
-	b, err := packetgen.Encoder{Version: packetgen.V311, Side: packetgen.FromClient}.Append(nil, cp)
+	if sc.Password != "" {
+		cp.PasswordFlag, cp.Password = true, []byte(sc.Password)
+	}
+	b, err := packetgen.Encoder{Version: v, Side: packetgen.FromClient}.Append(nil, cp)
 	if err != nil {
 		return err
 	}
 	if _, err := conn.Write(b); err != nil {
 		return err
 	}
-	rd := packetgen.NewReader(conn, packetgen.Decoder{Version: packetgen.V311, Side: packetgen.FromServer})
+	rd := packetgen.NewReader(conn, packetgen.Decoder{Version: v, Side: packetgen.FromServer})
 	p, err := rd.ReadPacket()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -187,8 +188,30 @@ func probeOne(ctx context.Context, sc Scenario, dial DialFunc, i int, timeout ti
 		return &ProtocolError{Detail: fmt.Sprintf("%s before CONNACK", p.Type())}
 	}
 	if ca.ReasonCode != 0 {
-		return &RefusedError{Packet: "CONNACK", Code: byte(ca.ReasonCode)}
+		e := &RefusedError{Packet: "CONNACK", Code: byte(ca.ReasonCode)}
+		if v == packetgen.V5 {
+			e.Reason = reasonName(v, packetgen.TypeConnack, e.Code)
+		}
+		return e
+	}
+	if err := probeLimits(sc, limitsOf(&ca.Properties), &ca.Properties); err != nil {
+		return err
 	}
 	conn.Write([]byte{byte(packetgen.TypeDisconnect) << 4, 0}) //nolint:errcheck
+	return nil
+}
+
+// probeLimits refuses, before the run, a scenario the broker's 5.0 CONNACK
+// rules out: every connection would be refused the same way.
+func probeLimits(sc Scenario, l connLimits, p *packetgen.Properties) error {
+	switch {
+	case sc.Publishers > 0 && l.maxQoS < sc.QoS:
+		return fmt.Errorf("its CONNACK says Maximum QoS %d: run at --qos %d or less", l.maxQoS, l.maxQoS)
+	case sc.Subscribers > 0 && sc.SubscriptionID && !l.subIDs:
+		return errors.New("its CONNACK says Subscription Identifier Available 0: run without --subscription-id")
+	case sc.Subscribers > 0 && p.Has(packetgen.PropWildcardSubscriptionAvailable) && p.WildcardSubscriptionAvailable == 0 &&
+		strings.ContainsAny(sc.filterTemplate(), "+#"):
+		return fmt.Errorf("its CONNACK says Wildcard Subscription Available 0, and filter %q has a wildcard", sc.filterTemplate())
+	}
 	return nil
 }

@@ -13,7 +13,11 @@
 // metrics.go (histograms and time series), verify.go (sequence checks),
 // ledger.go (what verification needs, saved for merging), shard.go (a
 // scenario split over processes, and lining them up), results.go (the
-// results directory) and merge.go (shards' results made one).
+// results directory) and merge.go (shards' results made one). MQTT 5.0
+// adds properties.go (what every PUBLISH carries, read back and checked
+// without allocating), connack.go (what the broker's CONNACK allows:
+// receive maximum, packet size, topic aliases) and reasons.go (reason
+// codes counted by packet).
 package loadgen
 
 import (
@@ -32,6 +36,7 @@ import (
 
 	"github.com/mqttbench/mqttbench/packetgen"
 	"github.com/mqttbench/mqttbench/packetgen/topic"
+	"github.com/mqttbench/mqttbench/transport"
 )
 
 // Scenario says what to run. Start from DefaultScenario: its zero value
@@ -40,8 +45,8 @@ import (
 // Connections are numbered: publishers take indexes 0 to Publishers-1,
 // subscribers the next Subscribers indexes, idle connections the rest.
 type Scenario struct {
-	// Brokers are tcp://host:port URLs; connection i goes to
-	// Brokers[i % len(Brokers)]. Empty means an in-process reference
+	// Brokers are broker URLs (tcp://, tls://, ws://, wss:// or
+	// host:port); connection i goes to Brokers[i % len(Brokers)]. Empty means an in-process reference
 	// broker reached over net.Pipe.
 	Brokers []string
 	// SourceIPs are local addresses that TCP connections bind to, round
@@ -89,6 +94,36 @@ type Scenario struct {
 	// window full is counted as missed.
 	Inflight int
 	Seed     uint64
+
+	// Protocol is the MQTT version every connection speaks: packetgen.V311
+	// (0 means it too) or packetgen.V5. The fields below are 5.0's and
+	// need it.
+	Protocol packetgen.Version
+	// SessionExpiry is the Session Expiry Interval sent in CONNECT, in
+	// whole seconds. With CleanSession false, 0 means the session never
+	// expires (0xFFFFFFFF), as a 3.1.1 persistent session: a 5.0 session
+	// with interval 0 ends with its connection, and nothing would resume.
+	SessionExpiry time.Duration
+	// MessageExpiry is the Message Expiry Interval of every PUBLISH, in
+	// whole seconds; 0 sends none.
+	MessageExpiry time.Duration
+	// UserProperties is the number of user properties on every PUBLISH,
+	// named u0, u1, ..., each with a UserPropertySize-byte value.
+	UserProperties   int
+	UserPropertySize int
+	// ContentType is the Content Type of every PUBLISH; "" sends none.
+	ContentType string
+	// PayloadFormat marks every payload as UTF-8 (Payload Format
+	// Indicator 1); the sequence header is then written in text
+	// (TextHeaderSize bytes), so payloads must be at least that long.
+	PayloadFormat bool
+	// TopicAlias makes each publisher give its topic alias 1 on the first
+	// PUBLISH of a connection and send the alias with an empty topic
+	// afterwards, when the broker's Topic Alias Maximum allows one.
+	TopicAlias bool
+	// SubscriptionID makes subscriber j subscribe with Subscription
+	// Identifier j+1 and checks every delivery carries it.
+	SubscriptionID bool
 }
 
 // Defaults.
@@ -96,6 +131,10 @@ const (
 	DefaultPayload = 64
 	DefaultTopic   = "mqttbench/{p}"
 	MaxConnections = 1 << 20
+
+	// DefaultUserPropertySize is the value size of user properties when
+	// a scenario file gives their number only.
+	DefaultUserPropertySize = 16
 )
 
 // DefaultScenario is one publisher and one subscriber on a point-to-point
@@ -161,11 +200,14 @@ func (s *Scenario) Validate() error {
 		return fmt.Errorf("keepalive: %s is not between 0 and 65535s", s.Keepalive)
 	case s.Inflight < 1 || s.Inflight > 65535:
 		return fmt.Errorf("inflight: %d is not between 1 and 65535", s.Inflight)
-	case s.Password != "" && s.Username == "":
+	case s.Password != "" && s.Username == "" && !s.V5():
 		return errors.New("password: MQTT 3.1.1 sends a password only with a user name")
 	}
+	if err := s.validate5(); err != nil {
+		return err
+	}
 	for _, b := range s.Brokers {
-		if _, err := BrokerAddr(b); err != nil {
+		if err := checkBroker(b); err != nil {
 			return err
 		}
 	}
@@ -221,16 +263,20 @@ func expand(tmpl string, p, i int) string {
 	return r.Replace(tmpl)
 }
 
-// BrokerAddr turns tcp://host:port (or host:port) into host:port.
-func BrokerAddr(url string) (string, error) {
-	addr := strings.TrimPrefix(url, "tcp://")
-	if strings.Contains(addr, "://") {
-		return "", fmt.Errorf("broker %q: only tcp:// is supported", url)
+// checkBroker checks a broker URL: any transport (tcp://, tls://, ws://,
+// wss://, host:port), no credentials (they have their own fields), not
+// inproc (no broker URL means the in-process broker).
+func checkBroker(url string) error {
+	u, err := transport.Parse(url)
+	switch {
+	case err != nil:
+		return fmt.Errorf("broker %v", err)
+	case u.Inproc():
+		return errors.New("broker inproc: leave the broker URL out for the in-process broker")
+	case u.User != nil:
+		return fmt.Errorf("broker %q: credentials in the URL are not supported; give username and password", transport.Redact(url))
 	}
-	if i := strings.LastIndexByte(addr, ':'); i <= 0 || i == len(addr)-1 {
-		return "", fmt.Errorf("broker %q: want tcp://host:port", url)
-	}
-	return addr, nil
+	return nil
 }
 
 // ParseSourceIPs reads "127.0.0.2-127.0.0.40" ranges and single addresses,
@@ -284,6 +330,9 @@ func ParseSourceIPs(s string) ([]netip.Addr, error) {
 //	qos: 1
 //	payload: 64
 //	topic: bench/{p}
+//	protocol: 5             # MQTT 5.0; then also session_expiry,
+//	user_properties: 2      # message_expiry, user_property_size,
+//	content_type: text/csv  # payload_format, topic_alias, subscription_id
 //	phases:
 //	  connect: {ramp: 500, timeout: 10s}
 //	  publish: {duration: 30s, rate: 10000}
@@ -305,6 +354,17 @@ type scenarioFile struct {
 	Inflight     int           `yaml:"inflight"`
 	Seed         uint64        `yaml:"seed"`
 	Phases       phasesFile    `yaml:"phases"`
+
+	// MQTT 5.0 (protocol: 5)
+	Protocol         string        `yaml:"protocol"`
+	SessionExpiry    time.Duration `yaml:"session_expiry"`
+	MessageExpiry    time.Duration `yaml:"message_expiry"`
+	UserProperties   int           `yaml:"user_properties"`
+	UserPropertySize *int          `yaml:"user_property_size"` // default DefaultUserPropertySize
+	ContentType      string        `yaml:"content_type"`
+	PayloadFormat    bool          `yaml:"payload_format"`
+	TopicAlias       bool          `yaml:"topic_alias"`
+	SubscriptionID   bool          `yaml:"subscription_id"`
 }
 
 type phasesFile struct {
@@ -347,6 +407,9 @@ func ParseScenario(name string, b []byte, base Scenario) (Scenario, error) {
 		Subscribers: base.Subscribers, QoS: int(base.QoS), Payload: base.Payload, Topic: base.Topic,
 		Filter: base.Filter, Keepalive: base.Keepalive, CleanSession: base.CleanSession,
 		Username: base.Username, Password: base.Password, Inflight: base.Inflight, Seed: base.Seed,
+		SessionExpiry: base.SessionExpiry, MessageExpiry: base.MessageExpiry, UserProperties: base.UserProperties,
+		ContentType: base.ContentType, PayloadFormat: base.PayloadFormat,
+		TopicAlias: base.TopicAlias, SubscriptionID: base.SubscriptionID,
 		Phases: phasesFile{
 			Connect: connectPhase{Ramp: base.Ramp, Timeout: base.ConnectTimeout},
 			Publish: publishPhase{Duration: base.Duration, Rate: base.Rate, RatePerPublisher: base.RatePerPublisher, MaxLag: base.MaxLag},
@@ -366,6 +429,21 @@ func ParseScenario(name string, b []byte, base Scenario) (Scenario, error) {
 	s.QoS, s.Payload, s.Topic, s.Filter = packetgen.QoS(f.QoS), f.Payload, f.Topic, f.Filter
 	s.Keepalive, s.CleanSession, s.Username, s.Password = f.Keepalive, f.CleanSession, f.Username, f.Password
 	s.Inflight, s.Seed = f.Inflight, f.Seed
+	s.SessionExpiry, s.MessageExpiry, s.ContentType = f.SessionExpiry, f.MessageExpiry, f.ContentType
+	s.UserProperties = f.UserProperties
+	if f.UserPropertySize != nil {
+		s.UserPropertySize = *f.UserPropertySize
+	} else if s.UserProperties > 0 && s.UserPropertySize == 0 {
+		s.UserPropertySize = DefaultUserPropertySize
+	}
+	s.PayloadFormat, s.TopicAlias, s.SubscriptionID = f.PayloadFormat, f.TopicAlias, f.SubscriptionID
+	if f.Protocol != "" {
+		v, err := ParseProtocol(f.Protocol)
+		if err != nil {
+			return base, fmt.Errorf("%s: protocol: %v", name, err)
+		}
+		s.Protocol = v
+	}
 	s.Ramp, s.ConnectTimeout = f.Phases.Connect.Ramp, f.Phases.Connect.Timeout
 	s.Duration, s.Rate, s.RatePerPublisher, s.MaxLag = f.Phases.Publish.Duration, f.Phases.Publish.Rate,
 		f.Phases.Publish.RatePerPublisher, f.Phases.Publish.MaxLag

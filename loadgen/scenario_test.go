@@ -68,6 +68,9 @@ func TestScenarioErrors(t *testing.T) {
 		{"payload below the header", "payload: 8\n", `bad.yaml: payload: 8 bytes is less than the 28-byte header`},
 		{"wildcard in a topic", "topic: a/+/b\n", `bad.yaml: topic: "a/+/b" expands to "a/+/b"`},
 		{"bad source range", "brokers: [tcp://h:1]\nsource_ips: 127.0.0.9-127.0.0.2\n", `source_ips`},
+		{"unknown scheme", "brokers: [http://h:1]\n", `bad.yaml: broker "http://h:1": unknown scheme "http"`},
+		{"inproc broker", "brokers: [inproc]\n", `bad.yaml: broker inproc: leave the broker URL out`},
+		{"credentials in a broker URL", "brokers: [tcp://u:pw@h:1]\n", `bad.yaml: broker "tcp://u:xxxxx@h:1": credentials in the URL`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -18,10 +18,25 @@ import (
 //	12 sequence number  uint64, from 0 for each publisher
 //	20 send time        int64 Unix nanoseconds: when the message was due
 //
-// The rest of the payload is filler.
-const HeaderSize = 28
+// The rest of the payload is filler. A payload marked as UTF-8 (MQTT 5.0
+// Payload Format Indicator 1) must be valid UTF-8, so it starts with the
+// same fields in text instead, TextHeaderSize bytes of ASCII:
+//
+//	0  'M' 'B' 't'      magic and text version
+//	3  QoS digit        '0', '1' or '2'
+//	4  run id           8 lower-case hex digits
+//	12 publisher index  8 hex digits
+//	20 sequence number  16 hex digits
+//	36 send time        16 hex digits
+const (
+	HeaderSize     = 28
+	TextHeaderSize = 52
+)
 
-const headerVersion = 1
+const (
+	headerVersion     = 1
+	textHeaderVersion = 't'
+)
 
 // Header is the decoded message header.
 type Header struct {
@@ -42,8 +57,47 @@ func PutHeader(b []byte, h Header) {
 	binary.BigEndian.PutUint64(b[20:], uint64(h.Due))
 }
 
-// ParseHeader reads the header at the front of a payload.
+// PutTextHeader writes h in text at the front of b (len(b) >=
+// TextHeaderSize).
+func PutTextHeader(b []byte, h Header) {
+	_ = b[TextHeaderSize-1]
+	b[0], b[1], b[2], b[3] = 'M', 'B', textHeaderVersion, '0'+byte(h.QoS)
+	putHex(b[4:12], uint64(h.Run))
+	putHex(b[12:20], uint64(h.Publisher))
+	putHex(b[20:36], h.Seq)
+	putHex(b[36:52], uint64(h.Due))
+}
+
+const hexDigits = "0123456789abcdef"
+
+// putHex writes x as len(b) hex digits, most significant first.
+func putHex(b []byte, x uint64) {
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = hexDigits[x&15]
+		x >>= 4
+	}
+}
+
+// hexValue reads lower-case hex digits; ok is false for any other byte.
+func hexValue(b []byte) (x uint64, ok bool) {
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			x = x<<4 | uint64(c-'0')
+		case c >= 'a' && c <= 'f':
+			x = x<<4 | uint64(c-'a'+10)
+		default:
+			return 0, false
+		}
+	}
+	return x, true
+}
+
+// ParseHeader reads the header, binary or text, at the front of a payload.
 func ParseHeader(b []byte) (Header, bool) {
+	if len(b) >= TextHeaderSize && b[0] == 'M' && b[1] == 'B' && b[2] == textHeaderVersion {
+		return parseTextHeader(b)
+	}
 	if len(b) < HeaderSize || b[0] != 'M' || b[1] != 'B' || b[2] != headerVersion || b[3] > 2 {
 		return Header{}, false
 	}
@@ -54,6 +108,20 @@ func ParseHeader(b []byte) (Header, bool) {
 		Seq:       binary.BigEndian.Uint64(b[12:]),
 		Due:       int64(binary.BigEndian.Uint64(b[20:])),
 	}, true
+}
+
+func parseTextHeader(b []byte) (Header, bool) {
+	if b[3] < '0' || b[3] > '2' {
+		return Header{}, false
+	}
+	run, ok1 := hexValue(b[4:12])
+	pub, ok2 := hexValue(b[12:20])
+	seq, ok3 := hexValue(b[20:36])
+	due, ok4 := hexValue(b[36:52])
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return Header{}, false
+	}
+	return Header{QoS: packetgen.QoS(b[3] - '0'), Run: uint32(run), Publisher: uint32(pub), Seq: seq, Due: int64(due)}, true
 }
 
 // Outcome is what a received sequence number turned out to be.
@@ -189,6 +257,9 @@ type SubscriberLog struct {
 	// are reported but are not violations.
 	SessionLost bool
 	Foreign     uint64 // messages without a header of this run
+	// Faults counts, by kind, the run's MQTT 5.0 deliveries whose
+	// properties the broker altered (see faultNames).
+	Faults [numFaults]uint64
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

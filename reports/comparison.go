@@ -131,6 +131,7 @@ func ConformanceRows(entries []Entry) [][]string {
 			return fmt.Sprintf("%d / %d / %d", p, f, s)
 		}),
 		row("known deviations", func(c *Conformance) string { _, _, _, d := c.Counts(); return fmt.Sprint(d) }),
+		row("specs inconclusive", func(c *Conformance) string { return fmt.Sprint(len(c.InconclusiveSpecs())) }),
 	}
 	for _, v := range Verdicts {
 		rows = append(rows, row("statements "+v, func(c *Conformance) string {

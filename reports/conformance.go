@@ -6,6 +6,7 @@ package reports
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -22,6 +23,12 @@ const (
 	// Interrupted: the run was interrupted (SIGINT) while the spec ran, so
 	// it reached no verdict. Counted among the skipped, never the failed.
 	Interrupted = "interrupted"
+	// Inconclusive: the spec could not reach its own statements. An answer
+	// it was owed did not come in time (slowness, not proof of a
+	// violation), or a step it relied on broke another statement, which is
+	// then failed in its place (SpecResult.Broke). Counted among the
+	// skipped, never the failed.
+	Inconclusive = "inconclusive"
 )
 
 // Conformance is the result of one conformance run.
@@ -34,10 +41,16 @@ type Conformance struct {
 	Started     time.Time      `json:"started"`
 	Duration    time.Duration  `json:"duration_ns"`
 	Interrupted bool           `json:"interrupted,omitempty"`
+	// Timeout is how long the suite waited for each answer it was owed.
+	Timeout time.Duration `json:"timeout_ns,omitempty"`
+	// Concurrency is how many specs ran at once.
+	Concurrency int `json:"concurrency,omitempty"`
 	// SuiteErrors are failures outside any spec (setup, timeouts).
 	SuiteErrors []string     `json:"suite_errors,omitempty"`
 	Specs       []SpecResult `json:"specs"`
 	Statements  []Statement  `json:"statements"`
+	// Answers is how long the broker took over the answers it owed.
+	Answers []AnswerTime `json:"answers,omitempty"`
 }
 
 // SpecResult is one spec's outcome.
@@ -53,17 +66,47 @@ type SpecResult struct {
 	Message  string       `json:"message,omitempty"`
 	Location string       `json:"location,omitempty"`
 	Trace    []wire.Entry `json:"trace,omitempty"`
+	// Broke lists the statements a step of this (inconclusive) spec found
+	// broken: statements the spec relies on but does not check, such as
+	// PUBREC owed to a QoS 2 PUBLISH in a spec about retained messages.
+	Broke []Breach `json:"broke,omitempty"`
+}
+
+// Breach is a statement a broker broke in a step of a spec about
+// something else. It fails the statement, not the spec.
+type Breach struct {
+	Statements []string `json:"statements"`
+	// Message says what was expected and what came.
+	Message string `json:"message"`
+	// Deviation is the profile's reason when the breach is a known
+	// deviation: the statement is then a deviation, not a failure.
+	Deviation string `json:"deviation,omitempty"`
 }
 
 // Statement is the verdict on one normative statement.
 type Statement struct {
 	ID      string   `json:"id"`
-	Verdict string   `json:"verdict"` // passed, failed, deviation, interrupted, skipped, not-testable, not-covered
+	Verdict string   `json:"verdict"` // passed, failed, deviation, inconclusive, interrupted, skipped, not-testable, not-covered
 	Reason  string   `json:"reason,omitempty"`
 	Specs   []string `json:"specs,omitempty"`
+	// BrokenIn names the specs (citing other statements) in whose steps
+	// this statement was found broken.
+	BrokenIn []string `json:"broken_in,omitempty"`
 }
 
-// Counts tallies specs by state; interrupted specs count as skipped.
+// AnswerTime is how long a broker took over one kind of answer it owed
+// the suite: CONNACK to CONNECT, SUBACK to SUBSCRIBE, PUBACK to PUBLISH...
+type AnswerTime struct {
+	Packet string        `json:"packet"`
+	Count  int           `json:"count"`          // answers that came
+	Max    time.Duration `json:"max_ns"`         // the slowest of them
+	Slow   int           `json:"slow,omitempty"` // took over half the timeout
+	// Missing answers did not come within the timeout.
+	Missing int `json:"missing,omitempty"`
+}
+
+// Counts tallies specs by state; interrupted and inconclusive specs count
+// as skipped.
 func (c *Conformance) Counts() (passed, failed, skipped, deviations int) {
 	for _, s := range c.Specs {
 		switch s.State {
@@ -80,21 +123,45 @@ func (c *Conformance) Counts() (passed, failed, skipped, deviations int) {
 	return
 }
 
-// OK reports a run with no failure and no suite error.
+// OK reports a run with no failure, no statement broken in a step and
+// no suite error. Inconclusive specs alone leave a run OK: they blame
+// nothing.
 func (c *Conformance) OK() bool {
 	_, failed, _, _ := c.Counts()
-	return failed == 0 && len(c.SuiteErrors) == 0 && !c.Interrupted
+	if failed > 0 || len(c.SuiteErrors) > 0 || c.Interrupted {
+		return false
+	}
+	for _, s := range c.Specs {
+		for _, b := range s.Broke {
+			if b.Deviation == "" {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // SummaryLine is the closing line: "N passed, N failed, N skipped", with
-// deviations and interrupted specs counted among the skipped and named
-// after, as is an interrupted run.
+// deviations, inconclusive and interrupted specs counted among the
+// skipped and named after, as are the distinct statements the broker
+// breaks and an interrupted run. The line keeps the form CI reads
+// ("N passed, N failed, N skipped"); everything else is in parentheses.
 func (c *Conformance) SummaryLine() string {
 	p, f, s, d := c.Counts()
 	line := fmt.Sprintf("%d passed, %d failed, %d skipped", p, f, s+d)
 	var notes []string
+	if n := len(c.InconclusiveSpecs()); n > 0 {
+		notes = append(notes, fmt.Sprintf("%d inconclusive", n))
+	}
 	if d > 0 {
 		notes = append(notes, fmt.Sprintf("%d known deviations", d))
+	}
+	switch n := len(c.BrokenStatements()); n {
+	case 0:
+	case 1:
+		notes = append(notes, "1 statement broken")
+	default:
+		notes = append(notes, fmt.Sprintf("%d statements broken", n))
 	}
 	if c.Interrupted {
 		switch n := len(c.InterruptedSpecs()); n {
@@ -123,19 +190,60 @@ func (c *Conformance) InterruptedSpecs() []SpecResult {
 	return out
 }
 
-// Verdicts computes each statement's verdict from the specs that cite it,
-// then adds the statements no spec covers: not-testable with the reason
-// from notTestable, else not-covered. all lists every statement ID.
+// InconclusiveSpecs are the specs that could not reach their statements.
+func (c *Conformance) InconclusiveSpecs() []SpecResult {
+	var out []SpecResult
+	for _, s := range c.Specs {
+		if s.State == Inconclusive {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// BrokenStatements lists the distinct statements the broker breaks
+// (verdict failed), in statement order. Verdicts must have run.
+func (c *Conformance) BrokenStatements() []string {
+	var out []string
+	for _, st := range c.Statements {
+		if st.Verdict == Failed {
+			out = append(out, st.ID)
+		}
+	}
+	return out
+}
+
+// Verdicts computes each statement's verdict from the specs that cite it
+// and the breaches steps of other specs found, then adds the statements
+// no spec covers: not-testable with the reason from notTestable, else
+// not-covered. all lists every statement ID.
 func (c *Conformance) Verdicts(all []string, notTestable map[string]string) {
 	bySt := map[string][]SpecResult{}
+	brokenIn := map[string][]string{} // statement -> specs whose steps broke it
+	breachVerdict := map[string]string{}
 	for _, s := range c.Specs {
 		for _, id := range s.Statements {
 			bySt[id] = append(bySt[id], s)
 		}
+		for _, b := range s.Broke {
+			v := Failed
+			if b.Deviation != "" {
+				v = Deviation
+			}
+			for _, id := range b.Statements {
+				if !slices.Contains(brokenIn[id], s.Name) {
+					brokenIn[id] = append(brokenIn[id], s.Name)
+				}
+				if breachVerdict[id] != Failed {
+					breachVerdict[id] = v
+				}
+			}
+		}
 	}
-	// An interrupted spec reached no verdict: it never fails a statement,
-	// but a pass by another spec is not the whole story either.
-	rank := map[string]int{Failed: 5, Deviation: 4, Interrupted: 3, Passed: 2, Skipped: 1}
+	// An interrupted or inconclusive spec reached no verdict: it never
+	// fails a statement, but a pass by another spec is not the whole
+	// story either.
+	rank := map[string]int{Failed: 6, Deviation: 5, Inconclusive: 4, Interrupted: 3, Passed: 2, Skipped: 1}
 	seen := map[string]bool{}
 	var out []Statement
 	add := func(id string) {
@@ -154,11 +262,17 @@ func (c *Conformance) Verdicts(all []string, notTestable map[string]string) {
 					st.Verdict = s.State
 				}
 			}
-		case notTestable[id] != "":
+		case notTestable[id] != "" && len(brokenIn[id]) == 0:
 			st.Verdict, st.Reason = "not-testable", notTestable[id]
-		default:
+		case len(brokenIn[id]) == 0:
 			st.Verdict = "not-covered"
 		}
+		// A statement broken in a step of another spec is broken whatever
+		// its own specs say.
+		if v := breachVerdict[id]; v != "" && rank[v] > rank[st.Verdict] {
+			st.Verdict = v
+		}
+		st.BrokenIn = brokenIn[id]
 		out = append(out, st)
 	}
 	for _, id := range all {
@@ -167,8 +281,45 @@ func (c *Conformance) Verdicts(all []string, notTestable map[string]string) {
 	for id := range bySt {
 		add(id)
 	}
+	for id := range brokenIn {
+		add(id)
+	}
 	sort.Slice(out, func(i, j int) bool { return statementLess(out[i].ID, out[j].ID) })
 	c.Statements = out
+}
+
+// SlowNote says, when the broker answered slowly, how slowly and what to
+// do about it; it is empty when every answer came within half the
+// timeout. A missing answer makes a spec inconclusive, not failed, so a
+// run against a slow broker says so instead of blaming statements.
+func (c *Conformance) SlowNote() string {
+	var slowest AnswerTime
+	slow, missing := 0, 0
+	for _, a := range c.Answers {
+		slow += a.Slow
+		missing += a.Missing
+		if a.Max > slowest.Max {
+			slowest = a
+		}
+	}
+	if slow == 0 && missing == 0 {
+		return ""
+	}
+	var parts []string
+	if slowest.Count > 0 {
+		parts = append(parts, fmt.Sprintf("the slowest %s took %s", slowest.Packet, slowest.Max.Round(time.Millisecond)))
+	}
+	switch {
+	case slow == 1:
+		parts = append(parts, fmt.Sprintf("1 answer took over half the %s timeout", c.Timeout))
+	case slow > 1:
+		parts = append(parts, fmt.Sprintf("%d answers took over half the %s timeout", slow, c.Timeout))
+	}
+	if missing > 0 {
+		parts = append(parts, fmt.Sprintf("%d did not come within it", missing))
+	}
+	return "answers came slowly: " + strings.Join(parts, ", ") +
+		"; specs left without an answer are inconclusive (try a longer --timeout or a lower --concurrency)"
 }
 
 // statementLess orders MQTT-3.1.2-10 after MQTT-3.1.2-9.

@@ -11,6 +11,8 @@ type Tally struct {
 	Failed     int    `json:"failed"`
 	Skipped    int    `json:"skipped"`
 	Deviations int    `json:"deviations"`
+	// Inconclusive specs are counted here, not among the skipped.
+	Inconclusive int `json:"inconclusive"`
 }
 
 func (t *Tally) add(state string) {
@@ -21,13 +23,15 @@ func (t *Tally) add(state string) {
 		t.Failed++
 	case Deviation:
 		t.Deviations++
+	case Inconclusive:
+		t.Inconclusive++
 	default:
 		t.Skipped++
 	}
 }
 
 // Total is the number of specs counted.
-func (t Tally) Total() int { return t.Passed + t.Failed + t.Skipped + t.Deviations }
+func (t Tally) Total() int { return t.Passed + t.Failed + t.Skipped + t.Deviations + t.Inconclusive }
 
 // tally counts specs under every key keys gives them, in the order less
 // sorts the keys.
@@ -63,7 +67,7 @@ func (c *Conformance) LabelTallies() []Tally {
 }
 
 // Statement verdicts in the order reports list them.
-var Verdicts = []string{Passed, Failed, Deviation, Skipped, "not-testable", "not-covered"}
+var Verdicts = []string{Passed, Failed, Deviation, Inconclusive, Skipped, "not-testable", "not-covered"}
 
 // VerdictCount is how many statements got one verdict.
 type VerdictCount struct {
@@ -101,6 +105,17 @@ func (c *Conformance) Failures() []SpecResult {
 	var out []SpecResult
 	for _, s := range c.sortedSpecs() {
 		if s.State == Failed {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Inconclusives are the inconclusive specs, in section order.
+func (c *Conformance) Inconclusives() []SpecResult {
+	var out []SpecResult
+	for _, s := range c.sortedSpecs() {
+		if s.State == Inconclusive {
 			out = append(out, s)
 		}
 	}

@@ -111,6 +111,9 @@ type conformancePage struct {
 	Specs      []SpecResult
 	Failures   []SpecResult
 	Deviations []SpecResult
+	// Inconclusive specs, and the statements broken in their steps.
+	Inconclusive []SpecResult
+	Broken       []Statement
 }
 
 // WriteConformanceHTML writes the conformance report: summary by section
@@ -118,10 +121,15 @@ type conformancePage struct {
 // trace, statement coverage.
 func WriteConformanceHTML(w io.Writer, c *Conformance) error {
 	d := conformancePage{C: c, Sections: c.SectionTallies(), Labels: c.LabelTallies(),
-		Verdicts: c.VerdictCounts(), Specs: c.sortedSpecs(), Failures: c.Failures()}
+		Verdicts: c.VerdictCounts(), Specs: c.sortedSpecs(), Failures: c.Failures(), Inconclusive: c.Inconclusives()}
 	for _, s := range d.Specs {
 		if s.State == Deviation {
 			d.Deviations = append(d.Deviations, s)
+		}
+	}
+	for _, st := range c.Statements {
+		if len(st.BrokenIn) > 0 && st.Verdict == Failed {
+			d.Broken = append(d.Broken, st)
 		}
 	}
 	meta := [][2]string{
@@ -131,6 +139,12 @@ func WriteConformanceHTML(w io.Writer, c *Conformance) error {
 		{"Seed", fmt.Sprint(c.Seed)},
 		{"Started", c.Started.UTC().Format(time.RFC3339)},
 		{"Duration", fmtDuration(c.Duration)},
+	}
+	if c.Timeout > 0 {
+		meta = append(meta, [2]string{"Answer timeout", fmtDuration(c.Timeout)})
+	}
+	if c.Concurrency > 0 {
+		meta = append(meta, [2]string{"Concurrency", fmt.Sprint(c.Concurrency)})
 	}
 	verdict := c.SummaryLine() // names an interruption
 	return render(w, "conformance", page{Title: "Conformance: " + RedactURL(c.Broker), Meta: meta, OK: c.OK(), Verdict: verdict, Data: d})

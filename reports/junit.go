@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 )
 
@@ -58,6 +59,14 @@ type junitMessage struct {
 // <skipped> with their reason; failures outside any spec are a
 // "suite" testcase failure.
 //
+// An inconclusive spec blames none of its statements either: it is an
+// <error type="inconclusive"> whose message is the cause (no answer in
+// time, or a step that broke another statement). A statement broken in a
+// step of other specs is a <failure> of its own, in a testsuite "steps",
+// one testcase per statement ("[MQTT-3.3.4-1] broken in steps of other
+// specs"), so that CI shows it failed even where none of its own specs
+// did; a breach the profile knows is <skipped> there, as deviations are.
+//
 // An interrupted run (SIGINT) blames no statement. The spec it stopped is
 // <skipped message="interrupted: ...">: Jenkins, GitLab, GitHub's JUnit
 // reporters and Azure all count an <error> as a failed test, which would
@@ -87,6 +96,9 @@ func (c *Conformance) WriteJUnit(path string) error {
 		case Skipped, Deviation:
 			tc.Skipped = &junitMessage{Message: s.Message}
 			suite.Skipped++
+		case Inconclusive:
+			tc.Error = &junitMessage{Message: s.Message, Type: Inconclusive, Body: s.Message + "\n\n" + trace}
+			suite.Errors++
 		case Interrupted:
 			msg := s.Message
 			if !strings.HasPrefix(msg, Interrupted) {
@@ -95,12 +107,15 @@ func (c *Conformance) WriteJUnit(path string) error {
 			tc.Skipped = &junitMessage{Message: msg}
 			suite.Skipped++
 		}
-		if s.State != Failed {
+		if s.State != Failed && s.State != Inconclusive {
 			tc.SystemOut = trace
 		}
 		suite.Tests++
 		suite.Time += s.Duration.Seconds()
 		suite.Cases = append(suite.Cases, tc)
+	}
+	if steps := c.stepsSuite(); len(steps.Cases) > 0 {
+		root.Suites = append(root.Suites, steps)
 	}
 	if len(c.SuiteErrors) > 0 || c.Interrupted {
 		run := junitSuite{Name: "suite"}
@@ -134,6 +149,50 @@ func (c *Conformance) WriteJUnit(path string) error {
 		return err
 	}
 	return os.WriteFile(path, append([]byte(xml.Header), append(b, '\n')...), 0o644)
+}
+
+// stepsSuite holds one testcase per statement broken in steps of specs
+// about other statements: its first breach with that spec's trace, then
+// every spec it broke.
+func (c *Conformance) stepsSuite() junitSuite {
+	suite := junitSuite{Name: "steps"}
+	type found struct {
+		first SpecResult
+		b     Breach
+		specs []string
+	}
+	by := map[string]*found{}
+	var ids []string
+	for _, s := range c.sortedSpecs() {
+		for _, b := range s.Broke {
+			for _, id := range b.Statements {
+				f := by[id]
+				if f == nil {
+					f = &found{first: s, b: b}
+					by[id] = f
+					ids = append(ids, id)
+				}
+				f.specs = append(f.specs, s.Name)
+			}
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return statementLess(ids[i], ids[j]) })
+	for _, id := range ids {
+		f := by[id]
+		tc := junitCase{Name: "[" + id + "] broken in steps of other specs", Classname: "steps"}
+		msg := fmt.Sprintf("%s (in %d specs)", f.b.Message, len(f.specs))
+		if f.b.Deviation != "" {
+			tc.Skipped = &junitMessage{Message: "known deviation: " + f.b.Deviation + "; observed: " + msg}
+			suite.Skipped++
+		} else {
+			body := "broken in steps of:\n  " + strings.Join(f.specs, "\n  ") + "\n\nfirst in " + f.first.Name + "\n" + traceText(f.first)
+			tc.Failure = &junitMessage{Message: msg, Type: "statement", Body: body}
+			suite.Failures++
+		}
+		suite.Tests++
+		suite.Cases = append(suite.Cases, tc)
+	}
+	return suite
 }
 
 func traceText(s SpecResult) string {

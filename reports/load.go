@@ -5,6 +5,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/olekukonko/tablewriter"
@@ -33,6 +34,61 @@ type Load struct {
 	Series      []LoadSecond       `json:"series"`
 	Files       map[string]string  `json:"files,omitempty"` // metric -> .hlog file in the results directory
 	Notes       []string           `json:"notes,omitempty"`
+
+	// ReasonCodes counts every reason code other than success the broker
+	// sent, by packet and code: refused CONNACK and SUBACK (3.1.1 return
+	// codes too) and, in MQTT 5.0, acknowledgements and DISCONNECT.
+	ReasonCodes []LoadReasonCode `json:"reason_codes,omitempty"`
+	// Connack is what the broker's CONNACKs allowed (MQTT 5.0 runs).
+	Connack *LoadConnack `json:"connack,omitempty"`
+	// TLS is what the TLS handshakes negotiated (tls://, mqtts://, wss://).
+	TLS *LoadTLS `json:"tls,omitempty"`
+}
+
+// LoadTLS counts a run's TLS handshakes.
+type LoadTLS struct {
+	Handshakes uint64 `json:"handshakes"`
+	// Resumed handshakes took up an earlier session instead of a full
+	// handshake (--tls-resume).
+	Resumed uint64 `json:"resumed"`
+	Resume  bool   `json:"resume,omitempty"` // --tls-resume was given
+	// Negotiated counts handshakes by version and cipher suite, the most
+	// frequent first.
+	Negotiated []LoadTLSParams `json:"negotiated,omitempty"`
+	// ClientCerts says where per-connection client certificates came
+	// from ("" when there were none, or one for all).
+	ClientCerts string `json:"client_certs,omitempty"`
+}
+
+// LoadTLSParams is a TLS version and cipher suite, by name, and how many
+// handshakes negotiated them.
+type LoadTLSParams struct {
+	Version string `json:"version"` // "TLS 1.3"
+	Cipher  string `json:"cipher"`  // "TLS_AES_128_GCM_SHA256"
+	Count   uint64 `json:"count"`
+}
+
+// Summary is "TLS 1.3 TLS_AES_128_GCM_SHA256" (others added with their
+// counts), then the handshakes and how many resumed.
+func (t *LoadTLS) Summary() string {
+	var b strings.Builder
+	for i, p := range t.Negotiated {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(p.Version + " " + p.Cipher)
+		if len(t.Negotiated) > 1 {
+			fmt.Fprintf(&b, " (%d)", p.Count)
+		}
+	}
+	if b.Len() == 0 {
+		b.WriteString("no handshake")
+	}
+	fmt.Fprintf(&b, "; %d handshakes, %d resumed", t.Handshakes, t.Resumed)
+	if !t.Resume {
+		b.WriteString(" (no --tls-resume)")
+	}
+	return b.String()
 }
 
 // LoadScenario is the scenario as run, credentials left out.
@@ -57,6 +113,40 @@ type LoadScenario struct {
 	Inflight       int           `json:"inflight"`
 	Seed           uint64        `json:"seed"`
 	ConnectTimeout time.Duration `json:"connect_timeout_ns"`
+
+	// Protocol is "3.1.1" or "5.0" (empty in summaries from before 5.0).
+	Protocol string `json:"protocol,omitempty"`
+	// MQTT 5.0 only: what every CONNECT and PUBLISH carried.
+	SessionExpiry    time.Duration `json:"session_expiry_ns,omitempty"`
+	MessageExpiry    time.Duration `json:"message_expiry_ns,omitempty"`
+	UserProperties   int           `json:"user_properties,omitempty"`
+	UserPropertySize int           `json:"user_property_size,omitempty"`
+	ContentType      string        `json:"content_type,omitempty"`
+	PayloadFormat    bool          `json:"payload_format,omitempty"`
+	TopicAlias       bool          `json:"topic_alias,omitempty"`
+	SubscriptionID   bool          `json:"subscription_id,omitempty"`
+}
+
+// LoadReasonCode counts one reason code of one packet type.
+type LoadReasonCode struct {
+	Packet string `json:"packet"` // PUBACK, SUBACK, DISCONNECT, ...
+	Code   int    `json:"code"`
+	Name   string `json:"name"`
+	Count  uint64 `json:"count"`
+}
+
+// LoadConnack is what the broker's CONNACKs allowed, the smallest value
+// over connections when they differed (MQTT 5.0 §3.2.2.3).
+type LoadConnack struct {
+	ReceiveMaximum    int   `json:"receive_maximum"`     // 65535 when not sent
+	MaximumPacketSize int64 `json:"maximum_packet_size"` // 0: none sent (the protocol's limit)
+	TopicAliasMaximum int   `json:"topic_alias_maximum"`
+	MaximumQoS        int   `json:"maximum_qos"`
+	ServerKeepAlive   *int  `json:"server_keep_alive,omitempty"` // seconds, when sent
+	// InflightWindow is each publisher's QoS 1/2 window: the smaller of
+	// the scenario's in-flight limit and the Receive Maximum.
+	InflightWindow int  `json:"inflight_window"`
+	Varied         bool `json:"varied,omitempty"` // connections were told different values
 }
 
 // LoadConnections counts connections.
@@ -79,18 +169,30 @@ type LoadMessages struct {
 	Offered uint64 `json:"offered"` // due by the schedule
 	Sent    uint64 `json:"sent"`
 	// Missed sends were due but not made: the generator fell behind by
-	// more than max_lag, the publisher was not connected, or its QoS 1/2
-	// window was full.
+	// more than max_lag, the publisher was not connected, its QoS 1/2
+	// window was full, or (MQTT 5.0) the message was too large.
 	Missed             uint64  `json:"missed"`
 	MissedLate         uint64  `json:"missed_late"`
 	MissedDisconnected uint64  `json:"missed_disconnected"`
 	MissedWindow       uint64  `json:"missed_window"`
 	Acked              uint64  `json:"acked"`    // PUBACK or PUBCOMP received
 	Received           uint64  `json:"received"` // distinct deliveries, drain included
-	Expected           uint64  `json:"expected"` // deliveries due: sent × matching subscribers
+	Expected           uint64  `json:"expected"` // deliveries due: (sent - rejected) × matching subscribers
 	PublishSec         float64 `json:"publish_seconds"`
 	SentRate           float64 `json:"sent_per_second"`
 	ReceivedRate       float64 `json:"received_per_second"` // deliveries during the publishing phase per second
+
+	// MissedTooLarge were larger than the broker's Maximum Packet Size
+	// (MQTT 5.0), which a client must not send (MQTT-3.2.2-15).
+	MissedTooLarge uint64 `json:"missed_too_large,omitempty"`
+	// Rejected QoS 1/2 messages got a PUBACK or PUBREC with a reason
+	// code of 0x80 or more (MQTT 5.0): the broker refused them.
+	Rejected uint64 `json:"rejected,omitempty"`
+	// TopicAliased messages went with an empty topic and a topic alias;
+	// TopicAliasBytesSaved is what that saved over sending every topic in
+	// full (less the alias properties' own bytes).
+	TopicAliased         uint64 `json:"topic_aliased,omitempty"`
+	TopicAliasBytesSaved int64  `json:"topic_alias_bytes_saved,omitempty"`
 }
 
 // LoadLatency summarises one metric's histogram, in microseconds.
@@ -181,6 +283,13 @@ func WriteLoadTable(w io.Writer, l *Load) {
 	if c.MemPerConn > 0 {
 		rows = append(rows, [2]string{"memory per connection", fmt.Sprintf("%.0f B (%s)", c.MemPerConn, c.MemNote)})
 	}
+	if t := l.TLS; t != nil {
+		rows = append(rows, [2]string{"TLS", t.Summary()})
+		if t.ClientCerts != "" {
+			rows = append(rows, [2]string{"client certificates", t.ClientCerts})
+		}
+	}
+	rows = append(rows, v5Rows(l)...)
 	for _, r := range rows {
 		msg.Append(r[0], r[1]) //nolint:errcheck
 	}
@@ -201,6 +310,15 @@ func WriteLoadTable(w io.Writer, l *Load) {
 		v.Render() //nolint:errcheck
 	}
 
+	if len(l.ReasonCodes) > 0 {
+		rc := newLoadTable(w)
+		rc.Header("Reason codes", "Code", "Name", "Count")
+		for _, r := range l.ReasonCodes {
+			rc.Append(r.Packet, fmt.Sprintf("0x%02X", r.Code), r.Name, fmt.Sprint(r.Count)) //nolint:errcheck
+		}
+		rc.Render() //nolint:errcheck
+	}
+
 	if len(l.Errors) > 0 {
 		classes := make([]string, 0, len(l.Errors))
 		for k := range l.Errors {
@@ -214,6 +332,39 @@ func WriteLoadTable(w io.Writer, l *Load) {
 		}
 		e.Render() //nolint:errcheck
 	}
+}
+
+// v5Rows are the messages table's MQTT 5.0 rows: what CONNACK allowed,
+// messages too large or refused, and what topic aliases saved.
+func v5Rows(l *Load) [][2]string {
+	var rows [][2]string
+	m := l.Messages
+	if ca := l.Connack; ca != nil {
+		size := "none"
+		if ca.MaximumPacketSize > 0 {
+			size = fmt.Sprint(ca.MaximumPacketSize)
+		}
+		ka := ""
+		if ca.ServerKeepAlive != nil {
+			ka = fmt.Sprintf(", server keep alive %ds", *ca.ServerKeepAlive)
+		}
+		varied := ""
+		if ca.Varied {
+			varied = " (smallest of differing CONNACKs)"
+		}
+		rows = append(rows, [2]string{"CONNACK: receive maximum, max packet size",
+			fmt.Sprintf("%d (window %d), %s; topic alias max %d, max QoS %d%s%s", ca.ReceiveMaximum, ca.InflightWindow, size, ca.TopicAliasMaximum, ca.MaximumQoS, ka, varied)})
+	}
+	if m.MissedTooLarge > 0 {
+		rows = append(rows, [2]string{"missed: above maximum packet size", fmt.Sprint(m.MissedTooLarge)})
+	}
+	if m.Rejected > 0 {
+		rows = append(rows, [2]string{"rejected (reason code >= 0x80)", fmt.Sprint(m.Rejected)})
+	}
+	if l.Scenario.TopicAlias {
+		rows = append(rows, [2]string{"topic aliases: messages, bytes saved", fmt.Sprintf("%d, %d", m.TopicAliased, m.TopicAliasBytesSaved)})
+	}
+	return rows
 }
 
 // us prints microseconds in the unit that reads best.

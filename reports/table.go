@@ -11,9 +11,9 @@ import (
 // verdicts as terminal tables.
 func WriteConformanceTable(w io.Writer, c *Conformance) {
 	t := tablewriter.NewWriter(w)
-	t.Header("Section", "Passed", "Failed", "Skipped", "Known deviations")
+	t.Header("Section", "Passed", "Failed", "Inconclusive", "Skipped", "Known deviations")
 	for _, k := range c.SectionTallies() {
-		t.Append(k.Name, fmt.Sprint(k.Passed), fmt.Sprint(k.Failed), fmt.Sprint(k.Skipped), fmt.Sprint(k.Deviations)) //nolint:errcheck
+		t.Append(k.Name, fmt.Sprint(k.Passed), fmt.Sprint(k.Failed), fmt.Sprint(k.Inconclusive), fmt.Sprint(k.Skipped), fmt.Sprint(k.Deviations)) //nolint:errcheck
 	}
 	t.Render() //nolint:errcheck
 

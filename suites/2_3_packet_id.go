@@ -208,11 +208,17 @@ func init() {
 				released := map[uint16]bool{} // our PUBREC sent, the broker's PUBREL due
 				completing := 0               // our PUBREL sent, the broker's PUBCOMP due
 				for len(want) > 0 || deliveries < len(lcOddIDs) || len(released) > 0 || completing > 0 {
-					switch p := c.Next(fmt.Sprintf("acknowledgements of %d PUBLISH packets and their delivery back", len(want))).(type) {
+					switch p := c.NextAnswer(fmt.Sprintf("acknowledgements of %d PUBLISH packets and their delivery back", len(want))).(type) {
 					case *packetgen.Puback:
+						if want[p.PacketID] == 2 { // the identifier is right, the answer is not this spec's
+							w.stepFailed(rulePubrec, "expected PUBREC id=%d at %s; got %s", p.PacketID, c.Name, packetgen.Format(p))
+						}
 						w.Expectf(want[p.PacketID] == 1, "PUBACK only with the identifier of a QoS 1 PUBLISH awaiting it", "%s", packetgen.Format(p))
 						delete(want, p.PacketID)
 					case *packetgen.Pubrec:
+						if want[p.PacketID] == 1 {
+							w.stepFailed(rulePuback, "expected PUBACK id=%d at %s; got %s", p.PacketID, c.Name, packetgen.Format(p))
+						}
 						w.Expectf(want[p.PacketID] == 2, "PUBREC only with the identifier of a QoS 2 PUBLISH awaiting it", "%s", packetgen.Format(p))
 						delete(want, p.PacketID)
 						c.MustSend(&packetgen.Pubrel{PacketID: p.PacketID})

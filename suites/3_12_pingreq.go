@@ -26,7 +26,7 @@ func init() {
 					}
 					c.MustSendRaw(b, fmt.Sprintf("%d PINGREQ in one write", n))
 					for i := range n {
-						p := c.Next(fmt.Sprintf("PINGRESP %d of %d", i+1, n))
+						p := c.NextAnswer(fmt.Sprintf("PINGRESP %d of %d", i+1, n))
 						w.Expectf(p.Type() == packetgen.TypePingresp, fmt.Sprintf("PINGRESP %d of %d", i+1, n), "%s", packetgen.Format(p))
 					}
 					cs = append(cs, c)

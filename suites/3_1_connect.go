@@ -543,6 +543,7 @@ func init() {
 				c := w.Dial("all")
 				ack, err := c.Connect(cp, w.Cfg().Timeout)
 				if err != nil {
+					w.ifNoAnswer(err, "CONNACK to a CONNECT with every payload field", c.Name)
 					w.Failf("expected CONNACK to a CONNECT with every payload field; got %s", describeErr(err))
 				}
 				if !fromProfile && (ack.ReasonCode == 4 || ack.ReasonCode == 5) {
@@ -616,6 +617,7 @@ func init() {
 					c := w.Dial(id)
 					ack, err := c.Connect(cp, w.Cfg().Timeout)
 					if err != nil {
+						w.ifNoAnswer(err, fmt.Sprintf("CONNACK 0 for client identifier %q", id), c.Name)
 						w.Failf("expected CONNACK 0 for client identifier %q; got %s", id, describeErr(err))
 					}
 					w.Expectf(ack.ReasonCode == 0, fmt.Sprintf("CONNACK 0 for the %d-character client identifier %q", len(id), id), "%s", packetgen.Format(ack))
@@ -635,6 +637,7 @@ func init() {
 					c := w.Dial(name)
 					ack, err := c.Connect(cp, w.Cfg().Timeout)
 					if err != nil {
+						w.ifNoAnswer(err, "CONNACK for a zero-byte client identifier with clean session 1", c.Name)
 						w.Failf("expected CONNACK for a zero-byte client identifier with clean session 1; got %s", describeErr(err))
 					}
 					if ack.ReasonCode != 0 {
@@ -678,6 +681,7 @@ func init() {
 					c.MustSend(cp)
 					p, err := c.Recv(w.Cfg().Timeout)
 					if err != nil {
+						w.ifNoAnswer(err, fmt.Sprintf("CONNACK 0, or CONNACK 0x02 and a close, for client identifier %q", id), c.Name)
 						w.Failf("expected CONNACK 0, or CONNACK 0x02 and a close, for client identifier %q; got %s", id, describeErr(err))
 					}
 					ack, ok := p.(*packetgen.Connack)

@@ -57,12 +57,12 @@ func init() {
 				b = packetgen.AppendUnchecked(b, &packetgen.Subscribe{PacketID: 7, Subscriptions: []packetgen.Subscription{{Filter: topic}}}, w.Cfg().Version)
 				b = packetgen.AppendUnchecked(b, &packetgen.Pingreq{}, w.Cfg().Version)
 				c := lcSendConnect(w, "eager", b, "CONNECT, SUBSCRIBE and PINGREQ in one write")
-				first := c.Next("CONNACK")
+				first := c.NextAnswer("CONNACK")
 				ack, ok := first.(*packetgen.Connack)
 				w.Expectf(ok && ack.ReasonCode == 0, "CONNACK 0 as the first packet", "%s", packetgen.Format(first))
 				var suback, pong bool
 				for !suback || !pong {
-					switch p := c.Next("SUBACK and PINGRESP").(type) {
+					switch p := c.NextAnswer("SUBACK and PINGRESP").(type) {
 					case *packetgen.Suback:
 						suback = true
 					case *packetgen.Pingresp:
@@ -89,7 +89,7 @@ func init() {
 				}
 				again := w.Dial("c")
 				again.MustSend(w.ConnectPacket("c", Persistent))
-				first := again.Next("CONNACK")
+				first := again.NextAnswer("CONNACK")
 				ack, ok := first.(*packetgen.Connack)
 				w.Expectf(ok && ack.ReasonCode == 0, "CONNACK 0 as the first packet, before the queued messages", "%s", packetgen.Format(first))
 				w.Expectf(len(lcCollect(again)) > 0, "the queued messages after CONNACK", "none")

@@ -541,6 +541,7 @@ func pqPublishResponse(s *S) {
 				c.MustSend(p)
 				got, err := c.Recv(w.Cfg().Timeout)
 				if err != nil {
+					w.ifNoAnswer(err, fmt.Sprintf("%s id=7 or the connection closed", pqAckName(q)), c.Name)
 					w.Expectf(pqIsClosed(err), fmt.Sprintf("a %s id=7 or the connection closed", pqAckName(q)), "%s", describeErr(err))
 					continue
 				}

@@ -312,6 +312,37 @@ func init() {
 				}
 				checkMatching(w, topics, cases)
 			})
+
+		// The same for the characters other protocols read as separators,
+		// wildcards or escapes: '.', '*' and '#' in AMQP routing keys,
+		// '.', '*' and '>' in NATS subjects, '\' as an escape, '$' inside
+		// a level, and spaces at either end of one. In MQTT they are
+		// ordinary characters: a broker that maps topics onto such a
+		// protocol must not let "a.b" reach a subscriber of "a/b" (or of
+		// "+/b"), nor "x" one of "*", nor rewrite a name it delivers.
+		s.Spec("MQTT-4.7.3-4", "matches '.', '*', '>', '\\', '$' and spaces as ordinary characters and delivers the topic name byte for byte",
+			Label("topics"), func(w *World) {
+				t := w.Topic
+				topics := []string{t("a.b"), t("a/b"), t("a*b"), t("*"), t(">"), t("a>b"), t(`a\b`), t(`\`),
+					t("a$b"), t("$"), t("a b"), t(" a"), t("a "), t("x")}
+				cases := make([]matchCase, 0, len(topics)+3)
+				for _, n := range topics {
+					cases = append(cases, matchCase{n, []string{n}})
+				}
+				if *w.cfg.Profile.Wildcards {
+					var oneLevel []string
+					for _, n := range topics {
+						if n != t("a/b") {
+							oneLevel = append(oneLevel, n)
+						}
+					}
+					cases = append(cases,
+						matchCase{t("+"), oneLevel},
+						matchCase{t("a/+"), []string{t("a/b")}},
+						matchCase{t("+/b"), []string{t("a/b")}})
+				}
+				checkMatching(w, topics, cases)
+			})
 	})
 }
 

@@ -56,7 +56,7 @@ func init() {
 				c.MustSendRaw(burst, "three PUBLISH and PINGREQ in one write")
 				var pubs, pongs int
 				for pubs < 3 || pongs < 1 {
-					switch p := c.Next("the three messages back and a PINGRESP"); p.(type) {
+					switch p := c.NextAnswer("the three messages back and a PINGRESP"); p.(type) {
 					case *packetgen.Publish:
 						pubs++
 					case *packetgen.Pingresp:

@@ -142,6 +142,7 @@ func lcExpectAllClosed(w *World, pending []lcPending) {
 func lcExpectConnackThenClose(c *Client, rc packetgen.ReasonCode, why string) *packetgen.Connack {
 	p, err := c.Recv(c.w.cfg.Timeout)
 	if err != nil {
+		c.w.ifNoAnswer(err, fmt.Sprintf("CONNACK with return code 0x%02X (%s)", byte(rc), why), c.Name)
 		c.w.Failf("expected CONNACK with return code 0x%02X at %s (%s); got %s", byte(rc), c.Name, why, describeErr(err))
 	}
 	ack, ok := p.(*packetgen.Connack)
@@ -190,7 +191,7 @@ func lcRecvPublish(c *Client, d time.Duration, expected string) *packetgen.Publi
 		c.w.Failf("expected %s at %s; got %s", expected, c.Name, packetgen.Format(p))
 	}
 	if pub.QoS > 0 && pub.PacketID == 0 {
-		c.w.Failf("expected a non-zero packet identifier on a QoS %d PUBLISH (MQTT-2.3.1-1); got %s", pub.QoS, packetgen.Format(pub))
+		c.w.stepFailed(rulePacketID, "expected a non-zero packet identifier on a QoS %d PUBLISH at %s; got %s", pub.QoS, c.Name, packetgen.Format(pub))
 	}
 	c.Ack(pub)
 	return pub
@@ -264,12 +265,13 @@ func lcCollect(c *Client) []*packetgen.Publish {
 			return out
 		}
 		if err != nil {
+			c.w.ifNoAnswer(err, fmt.Sprintf("PUBREL for %d QoS 2 messages answered with PUBREC", len(released)), c.Name)
 			c.w.Failf("expected PUBLISH or PUBREL packets at %s (%d PUBREL due); got %s", c.Name, len(released), describeErr(err))
 		}
 		switch p := p.(type) {
 		case *packetgen.Publish:
 			if p.QoS > 0 && p.PacketID == 0 {
-				c.w.Failf("expected a non-zero packet identifier on a QoS %d PUBLISH (MQTT-2.3.1-1); got %s", p.QoS, packetgen.Format(p))
+				c.w.stepFailed(rulePacketID, "expected a non-zero packet identifier on a QoS %d PUBLISH at %s; got %s", p.QoS, c.Name, packetgen.Format(p))
 			}
 			out = append(out, p)
 			switch p.QoS {
@@ -337,6 +339,7 @@ func lcStillOpen(c *Client, why string) {
 	c.MustSend(&packetgen.Pingreq{})
 	p, err := c.Recv(c.w.cfg.Timeout)
 	if err != nil {
+		c.w.ifNoAnswer(err, "PINGRESP to PINGREQ", c.Name)
 		c.w.Failf("expected the connection of %s to be open (%s): PINGRESP to PINGREQ; got %s", c.Name, why, describeErr(err))
 	}
 	if _, ok := p.(*packetgen.Pingresp); !ok {

@@ -79,16 +79,22 @@ func pqCompletePublishes(c *Client, pubs []*packetgen.Publish) (pubacks, pubrecs
 	}
 	for len(awaitAck)+len(awaitRec)+len(awaitComp) > 0 {
 		want := fmt.Sprintf("acknowledgements of %d PUBACK, %d PUBREC and %d PUBCOMP still due", len(awaitAck), len(awaitRec), len(awaitComp))
-		switch a := c.Next(want).(type) {
+		switch a := c.NextAnswer(want).(type) {
 		case *packetgen.Puback:
+			if awaitRec[a.PacketID] { // a QoS 2 PUBLISH is owed PUBREC
+				c.w.stepFailed(rulePubrec, "expected PUBREC id=%d at %s; got %s", a.PacketID, c.Name, packetgen.Format(a))
+			}
 			if !awaitAck[a.PacketID] {
-				c.w.Failf("expected a PUBACK only for an unacknowledged QoS 1 PUBLISH at %s; got %s", c.Name, packetgen.Format(a))
+				c.w.stepFailed(rulePubackID, "expected a PUBACK only for an unacknowledged QoS 1 PUBLISH at %s; got %s", c.Name, packetgen.Format(a))
 			}
 			delete(awaitAck, a.PacketID)
 			pubacks = append(pubacks, a.PacketID)
 		case *packetgen.Pubrec:
+			if awaitAck[a.PacketID] { // a QoS 1 PUBLISH is owed PUBACK
+				c.w.stepFailed(rulePuback, "expected PUBACK id=%d at %s; got %s", a.PacketID, c.Name, packetgen.Format(a))
+			}
 			if !awaitRec[a.PacketID] {
-				c.w.Failf("expected a PUBREC only for an unacknowledged QoS 2 PUBLISH at %s; got %s", c.Name, packetgen.Format(a))
+				c.w.stepFailed(rulePubrecID, "expected a PUBREC only for an unacknowledged QoS 2 PUBLISH at %s; got %s", c.Name, packetgen.Format(a))
 			}
 			delete(awaitRec, a.PacketID)
 			pubrecs = append(pubrecs, a.PacketID)
@@ -96,7 +102,7 @@ func pqCompletePublishes(c *Client, pubs []*packetgen.Publish) (pubacks, pubrecs
 			c.MustSend(&packetgen.Pubrel{PacketID: a.PacketID})
 		case *packetgen.Pubcomp:
 			if !awaitComp[a.PacketID] {
-				c.w.Failf("expected a PUBCOMP only for a released QoS 2 message at %s; got %s", c.Name, packetgen.Format(a))
+				c.w.stepFailed(rulePubcompID, "expected a PUBCOMP only for a released QoS 2 message at %s; got %s", c.Name, packetgen.Format(a))
 			}
 			delete(awaitComp, a.PacketID)
 		default:
@@ -146,13 +152,16 @@ func pqCollectQuiet(c *Client, n int, quiet time.Duration) []*packetgen.Publish 
 			return got
 		}
 		if err != nil {
+			if (n < 0 || len(got) >= n) && len(released) > 0 { // only PUBREL, an answer, is due
+				c.w.ifNoAnswer(err, pqCollectWant(n, len(got), len(released)), c.Name)
+			}
 			c.w.Failf("expected %s at %s; got %s after %d PUBLISH: %s",
 				pqCollectWant(n, len(got), len(released)), c.Name, describeErr(err), len(got), pqFormatPublishes(got))
 		}
 		switch p := p.(type) {
 		case *packetgen.Publish:
 			if p.QoS > 0 && p.PacketID == 0 {
-				c.w.Failf("expected a non-zero packet identifier on a QoS %d PUBLISH (MQTT-2.3.1-1); got %s", p.QoS, packetgen.Format(p))
+				c.w.stepFailed(rulePacketID, "expected a non-zero packet identifier on a QoS %d PUBLISH at %s; got %s", p.QoS, c.Name, packetgen.Format(p))
 			}
 			got = append(got, p)
 			switch p.QoS {
@@ -201,7 +210,7 @@ func pqExpectNoMore(w *World, why string, clients ...*Client) {
 // connections; use pqExpectNoMore for those.
 func pqNothingBeforePing(c *Client, why string) {
 	c.MustSend(&packetgen.Pingreq{})
-	p := c.Next("PINGRESP")
+	p := c.NextAnswer("PINGRESP")
 	if _, ok := p.(*packetgen.Pingresp); !ok {
 		c.w.Failf("expected nothing at %s (%s) before PINGRESP; got %s", c.Name, why, packetgen.Format(p))
 	}

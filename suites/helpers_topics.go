@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,18 +36,27 @@ func rawSubscribe(c *Client, filter string, options byte) uint16 {
 // subackOrClosed waits for the SUBACK answering the SUBSCRIBE id with n
 // filters, or for the broker to close the connection. It fails on
 // anything else, or on a SUBACK with another identifier or code count.
+// Neither in time leaves the spec inconclusive: the SUBACK may still come,
+// and with it a refusal (0x80) as well as a grant.
 func subackOrClosed(c *Client, id uint16, n int) (codes []packetgen.ReasonCode, closed bool) {
+	want := fmt.Sprintf("SUBACK id=%d or the connection closed", id)
 	p, err := c.Recv(c.w.cfg.Timeout + c.w.cfg.Grace)
 	switch {
 	case errors.Is(err, wire.ErrClosed):
 		return nil, true
 	case err != nil:
-		c.w.Failf("expected SUBACK id=%d or the connection closed at %s; got %s", id, c.Name, describeErr(err))
+		c.w.ifNoAnswer(err, want, c.Name)
+		c.w.Failf("expected %s at %s; got %s", want, c.Name, describeErr(err))
 	}
 	ack, ok := p.(*packetgen.Suback)
-	if !ok || ack.PacketID != id || len(ack.ReasonCodes) != n {
+	switch {
+	case !ok:
 		c.w.Failf("expected SUBACK id=%d with %d codes, or the connection closed, at %s; got %s",
 			id, n, c.Name, packetgen.Format(p))
+	case ack.PacketID != id:
+		c.w.stepFailed(ruleSubackID, "expected SUBACK id=%d at %s; got %s", id, c.Name, packetgen.Format(p))
+	case len(ack.ReasonCodes) != n:
+		c.w.stepFailed(ruleSubackN, "expected SUBACK id=%d with %d codes at %s; got %s", id, n, c.Name, packetgen.Format(p))
 	}
 	return ack.ReasonCodes, false
 }
@@ -69,10 +79,17 @@ func expectFilterRefused(c *Client, filter string, why string) {
 // before it acknowledges the SUBSCRIBE (section 3.8.4).
 func subscribeTaking(c *Client, filter string, qos packetgen.QoS) (packetgen.ReasonCode, []*packetgen.Publish) {
 	id := c.ID()
+	since := time.Now()
 	c.MustSend(&packetgen.Subscribe{PacketID: id, Subscriptions: []packetgen.Subscription{{Filter: filter, QoS: qos}}})
+	want := fmt.Sprintf("SUBACK id=%d", id)
 	var early []*packetgen.Publish
 	for {
-		p := c.Next("SUBACK")
+		var p packetgen.Packet
+		if len(c.held) > 0 {
+			p, c.held = c.held[0], c.held[1:]
+		} else {
+			p = c.recvAnswer("SUBACK", since, want)
+		}
 		if answerFlow(c, p) {
 			continue
 		}
@@ -81,9 +98,17 @@ func subscribeTaking(c *Client, filter string, qos packetgen.QoS) (packetgen.Rea
 			continue
 		}
 		ack, ok := p.(*packetgen.Suback)
-		if !ok || ack.PacketID != id || len(ack.ReasonCodes) != 1 {
-			c.w.Failf("expected SUBACK id=%d with one code at %s; got %s", id, c.Name, packetgen.Format(p))
+		switch {
+		case !ok && isAnswer(p):
+			c.w.stepFailed(ruleSuback, "expected %s at %s; got %s", want, c.Name, packetgen.Format(p))
+		case !ok:
+			c.w.Failf("expected %s with one code at %s; got %s", want, c.Name, packetgen.Format(p))
+		case ack.PacketID != id:
+			c.w.stepFailed(ruleSubackID, "expected %s at %s; got %s", want, c.Name, packetgen.Format(p))
+		case len(ack.ReasonCodes) != 1:
+			c.w.stepFailed(ruleSubackN, "expected %s with one code at %s; got %s", want, c.Name, packetgen.Format(p))
 		}
+		c.w.answered("SUBACK", since)
 		return ack.ReasonCodes[0], early
 	}
 }
@@ -131,28 +156,44 @@ func answerFlow(c *Client, p packetgen.Packet) bool {
 // for several subscribers at the cost of a single Quiet wait, for specs
 // whose publisher has had every message acknowledged already.
 func drainPublishes(w *World, clients ...*Client) [][]*packetgen.Publish {
+	out, errs := drainPublishesErr(w, clients...)
+	for i, err := range errs {
+		if err != nil {
+			w.Failf("expected PUBLISH packets at %s; got %s", clients[i].Name, err)
+		}
+	}
+	return out
+}
+
+// drainPublishesErr is drainPublishes that goes on past a client whose
+// connection ends or brings something else: what went wrong there is its
+// error, and the other clients are still read.
+func drainPublishesErr(w *World, clients ...*Client) ([][]*packetgen.Publish, []error) {
 	time.Sleep(w.cfg.Quiet)
 	out := make([][]*packetgen.Publish, len(clients))
+	errs := make([]error, len(clients))
 	for i, c := range clients {
-		for {
+		for errs[i] == nil {
 			p, err := c.Recv(time.Millisecond)
 			if errors.Is(err, wire.ErrTimeout) {
 				break
 			}
 			if err != nil {
-				w.Failf("expected PUBLISH packets at %s; got %s", c.Name, describeErr(err))
+				errs[i] = errors.New(describeErr(err))
+				break
 			}
 			if answerFlow(c, p) {
 				continue
 			}
 			pub, ok := p.(*packetgen.Publish)
 			if !ok {
-				w.Failf("expected only PUBLISH packets at %s; got %s", c.Name, packetgen.Format(p))
+				errs[i] = fmt.Errorf("%s (only PUBLISH packets expected)", packetgen.Format(p))
+				break
 			}
 			out[i] = append(out[i], pub)
 		}
 	}
-	return out
+	return out, errs
 }
 
 // publishQoS is the QoS publishers use when they need the broker to have
@@ -171,9 +212,14 @@ type matchCase struct {
 
 // checkMatching subscribes one client per case at QoS 0, publishes every
 // topic once, and requires each subscriber to get exactly the topics its
-// case lists, each once, with the topic name unchanged. Messages on topics
-// the spec did not publish, outside its private prefix, are other
-// clients' traffic reaching a wide filter and are ignored.
+// case lists, each once. Each message's payload names the topic it was
+// published to, so a message is counted for that topic whatever name it
+// arrives with, and a name that differs from the published one by a
+// single byte breaks MQTT-4.7.3-4 (no normalisation, modification or
+// substitution): a broker that maps '/' onto another protocol's separator
+// and back would rewrite "a.b" as "a/b". Messages on topics the spec did
+// not publish, outside its private prefix, are other clients' traffic
+// reaching a wide filter and are ignored.
 func checkMatching(w *World, topics []string, cases []matchCase) {
 	subs := make([]*Client, len(cases))
 	for i, mc := range cases {
@@ -181,12 +227,27 @@ func checkMatching(w *World, topics []string, cases []matchCase) {
 		subs[i].Granted(mc.filter, 0)
 	}
 	pub := w.Connect("pub")
-	for _, t := range topics {
-		pub.Publish(t, "to "+short(t), publishQoS(w), false)
+	for i, t := range topics {
+		pub.Publish(t, matchPayload(w, i, t), publishQoS(w), false)
 	}
-	got := drainPublishes(w, subs...)
+	got, errs := drainPublishesErr(w, subs...)
+	var problems, renamed []string
 	for i, mc := range cases {
-		counts := countOwnTopics(w, topics, got[i])
+		counts := map[string]int{}
+		for _, p := range got[i] {
+			k, ok := matchIndex(w, p.Payload, len(topics))
+			if !ok {
+				if t := string(p.Topic); contains(topics, t) || isOwnTopic(w, t) {
+					counts[t]++
+				}
+				continue
+			}
+			counts[topics[k]]++
+			if string(p.Topic) != topics[k] {
+				renamed = append(renamed, fmt.Sprintf("the message published to %q reached the filter %q as %q",
+					short(topics[k]), short(mc.filter), short(string(p.Topic))))
+			}
+		}
 		var wrong []string
 		for _, t := range mc.matches {
 			if counts[t] != 1 {
@@ -198,25 +259,49 @@ func checkMatching(w *World, topics []string, cases []matchCase) {
 				wrong = append(wrong, fmt.Sprintf("%q %d times", short(t), n))
 			}
 		}
-		if len(wrong) > 0 {
-			sort.Strings(wrong)
-			w.Failf("expected the filter %q to match exactly %s, each once; got %s",
-				short(mc.filter), quoteAll(mc.matches), strings.Join(wrong, ", "))
+		sort.Strings(wrong)
+		if errs[i] != nil {
+			wrong = append(wrong, "then "+errs[i].Error())
 		}
+		if len(wrong) > 0 {
+			problems = append(problems, fmt.Sprintf("the filter %q to match exactly %s, each once; got %s",
+				short(mc.filter), quoteAll(mc.matches), strings.Join(wrong, ", ")))
+		}
+	}
+	// Every case in one message: one run shows all a broker gets wrong.
+	rename := ""
+	if len(renamed) > 0 {
+		rename = "every message delivered with the topic name it was published to, byte for byte, but " + strings.Join(renamed, "; ")
+		if w.checks(ruleNoRename) {
+			problems, rename = append(problems, rename), ""
+		}
+	}
+	if len(problems) > 0 {
+		w.Failf("expected %s", strings.Join(problems, "; "))
+	}
+	if rename != "" {
+		w.stepFailed(ruleNoRename, "expected %s", rename)
 	}
 }
 
-// countOwnTopics counts the messages on topics the spec published or
-// under its private prefix.
-func countOwnTopics(w *World, published []string, got []*packetgen.Publish) map[string]int {
-	counts := map[string]int{}
-	for _, p := range got {
-		t := string(p.Topic)
-		if contains(published, t) || isOwnTopic(w, t) {
-			counts[t]++
-		}
+// matchPayload is the payload of the i-th topic checkMatching publishes:
+// the spec's prefix (no other spec's message can look the same) and i.
+func matchPayload(w *World, i int, topic string) string {
+	return fmt.Sprintf("%s #%d to %s", w.prefix, i, short(topic))
+}
+
+// matchIndex reads i back from a payload made by matchPayload.
+func matchIndex(w *World, payload []byte, n int) (int, bool) {
+	rest, ok := strings.CutPrefix(string(payload), w.prefix+" #")
+	if !ok {
+		return 0, false
 	}
-	return counts
+	num, _, ok := strings.Cut(rest, " ")
+	i, err := strconv.Atoi(num)
+	if !ok || err != nil || i < 0 || i >= n {
+		return 0, false
+	}
+	return i, true
 }
 
 // isOwnTopic reports a topic under the spec's private prefix.

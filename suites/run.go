@@ -43,6 +43,8 @@ type Selection struct {
 	// Focus keeps specs whose name matches any of these regular expressions
 	// (a statement ID prefix such as "MQTT-3.1" works).
 	Focus []string
+	// Shard, when set, runs only that shard of the specs (see Merge).
+	Shard Shard
 }
 
 // plainError is err on one line without terminal colours: Ginkgo's
@@ -97,6 +99,7 @@ func Run(ctx context.Context, cfg Config, sel Selection) (*reports.Conformance, 
 	nc.Close()
 
 	var captured types.Report
+	cfg.shard = sel.Shard
 	Register(&cfg)
 	ginkgo.ReportAfterSuite("mqttbench results", func(r types.Report) { captured = r })
 	suiteConfig, reporterConfig := ginkgo.GinkgoConfiguration()
@@ -108,6 +111,7 @@ func Run(ctx context.Context, cfg Config, sel Selection) (*reports.Conformance, 
 	reporterConfig.NoColor = true
 	reporterConfig.Succinct = true
 
+	answerTimes.reset()
 	started := time.Now()
 	restore := stdoutToStderr()
 	ginkgo.RunSpecs(&tester{}, "mqttbench conformance", suiteConfig, reporterConfig)
@@ -166,6 +170,13 @@ func Convert(r types.Report, cfg Config) *reports.Conformance {
 		switch {
 		case sp.State == types.SpecStatePassed:
 			out.State = reports.Passed
+		case (sp.State == types.SpecStateSkipped || sp.State == types.SpecStateFailed) &&
+			strings.HasPrefix(sp.Failure.Message, inconclusivePrefix):
+			// Skipped: no answer in time, or a known breach; failed: a step
+			// broke another statement, a failure of that statement
+			// (Broke below), not of this spec's.
+			out.State = reports.Inconclusive
+			out.Message = strings.TrimPrefix(sp.Failure.Message, inconclusivePrefix)
 		case sp.State == types.SpecStateSkipped && strings.HasPrefix(sp.Failure.Message, deviationPrefix):
 			out.State = reports.Deviation
 			out.Message = strings.TrimPrefix(sp.Failure.Message, deviationPrefix)
@@ -193,12 +204,36 @@ func Convert(r types.Report, cfg Config) *reports.Conformance {
 				}
 			case deviationGoneEntry:
 				out.Message = "known deviation not observed: " + e.StringRepresentation()
+			case breachEntryName:
+				if b, ok := e.GetRawValue().(breachValue); ok {
+					out.Broke = append(out.Broke, reports.Breach(b))
+				} else if b, ok := parseBreach(e.StringRepresentation()); ok {
+					out.Broke = append(out.Broke, b) // from another process of a parallel run
+				}
 			}
 		}
 		res.Specs = append(res.Specs, out)
 	}
+	res.Timeout = cfg.Timeout
+	res.Answers = answerTimes.snapshot()
 	res.Verdicts(AllStatements(cfg.Version), NotTestable(cfg.Version))
 	return res
+}
+
+// parseBreach reads a breach from its printed form ("[IDs] message", then
+// " (known deviation: ...)"), as a parallel Ginkgo run hands report
+// entries between processes.
+func parseBreach(s string) (reports.Breach, bool) {
+	m := nameIDs.FindStringSubmatch(s)
+	if m == nil {
+		return reports.Breach{}, false
+	}
+	b := reports.Breach{Statements: strings.Fields(m[1]), Message: s}
+	const known = " (known deviation: "
+	if i := strings.LastIndex(s, known); i >= 0 && strings.HasSuffix(s, ")") {
+		b.Message, b.Deviation = s[:i], strings.TrimSuffix(s[i+len(known):], ")")
+	}
+	return b, true
 }
 
 // summary is what reports show of the profile: never the password.

@@ -2,6 +2,7 @@ package suites
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -30,6 +31,7 @@ type S struct {
 	cfg     *Config
 	section string
 	cite    func(statements []string) // when set (coverage test), Spec records the IDs instead of adding a spec
+	seq     *int                      // specs registered so far, for the shard
 }
 
 // Labels every spec carries: the protocol version.
@@ -52,13 +54,27 @@ func (s *S) Spec(ids, text string, args ...any) {
 		s.cite(statements)
 		return
 	}
+	k := *s.seq
+	*s.seq++
+	if !s.cfg.shard.takes(k) {
+		return // another shard's
+	}
 	name := "[" + strings.Join(statements, " ") + "] " + text
+	timing := false
+	for _, a := range args[:len(args)-1] {
+		if labels, ok := a.(ginkgo.Labels); ok {
+			for _, l := range labels {
+				timing = timing || slices.Contains(timingLabels, l)
+			}
+		}
+	}
 	// Offset(1): the spec's location is the s.Spec call in the section
 	// file, not this line.
 	decorators := append([]any{ginkgo.Label(s.versionLabel()), ginkgo.Offset(1)}, args[:len(args)-1]...)
 	cfg := s.cfg
 	decorators = append(decorators, func() {
 		w := newWorld(cfg, statements)
+		w.name, w.timing = name, timing
 		ginkgo.DeferCleanup(w.cleanup)
 		defer func() {
 			ginkgo.AddReportEntry(traceEntryName, traceValue(w.Trace.Entries()),
@@ -114,8 +130,9 @@ func Register(cfg *Config) {
 	cfg.withDefaults()
 	sorted := append([]section(nil), sections...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sectionLess(sorted[i].number, sorted[j].number) })
+	seq := new(int)
 	for _, sec := range sorted {
-		s := &S{cfg: cfg, section: sec.number}
+		s := &S{cfg: cfg, section: sec.number, seq: seq}
 		ginkgo.Describe(sec.number+" "+sec.title, func() { sec.specs(s) })
 	}
 }

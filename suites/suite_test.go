@@ -1,6 +1,7 @@
 package suites_test
 
 import (
+	"context"
 	"flag"
 	"net"
 	"testing"
@@ -12,14 +13,19 @@ import (
 
 	"github.com/mqttbench/mqttbench/broker"
 	"github.com/mqttbench/mqttbench/suites"
+	"github.com/mqttbench/mqttbench/transport"
 	"github.com/mqttbench/mqttbench/wire"
 )
 
 // go test ./suites -args --broker tcp://127.0.0.1:1883 runs the specs
-// against a broker (host:port works too, as with mqttbench conform);
-// without it they run against the in-process reference broker.
+// against a broker (any URL mqttbench conform takes: host:port, tls://,
+// wss://..., with its TLS flags --cacert --cert --key --insecure
+// --servername --alpn --tls-min and --header); without it they run
+// against the in-process reference broker on a loopback port, and with
+// --broker inproc against one over net.Pipe.
 var (
-	brokerAddr = flag.String("broker", "", "broker under test, tcp://host:port or host:port (default: in-process reference broker)")
+	brokerAddr = flag.String("broker", "", "broker under test: tcp://, tls://, ws://, wss://, inproc or host:port (default: in-process reference broker)")
+	dialFlags  = transport.AddFlags(flag.CommandLine)
 	profile    = flag.String("profile", "", "capability profile (YAML)")
 	grace      = flag.Duration("grace", 0, "extra time allowed beyond the specification's timings")
 	fault      = flag.String("fault", "", "break one behaviour of the in-process broker (self-validation)")
@@ -36,32 +42,45 @@ func TestConformance(t *testing.T) {
 		}
 		cfg.Profile = p
 	}
-	var addr string
-	if *brokerAddr == "" {
-		opts := broker.Options{Listen: []string{"127.0.0.1:0"}}
-		if *fault != "" && !broker.ParseFault(*fault, &opts.Faults) {
-			t.Fatalf("unknown fault %q (known: %v)", *fault, broker.FaultNames())
-		}
+	opts := broker.Options{}
+	if *fault != "" && !broker.ParseFault(*fault, &opts.Faults) {
+		t.Fatalf("unknown fault %q (known: %v)", *fault, broker.FaultNames())
+	}
+	url := *brokerAddr
+	switch url {
+	case "":
+		opts.Listen = []string{"127.0.0.1:0"}
 		srv := broker.New(opts)
 		if err := srv.Start(); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { srv.Close() })
-		addr = srv.Addrs()[0].String()
-		cfg.Broker = addr
-	} else {
-		var err error
-		if addr, err = suites.BrokerAddr(*brokerAddr); err != nil {
+		url = srv.Addrs()[0].String()
+	case "inproc":
+		srv := broker.New(opts)
+		unregister, err := transport.RegisterInproc("", func(nc net.Conn) { srv.ServeConn(nc) }) //nolint:errcheck
+		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.Broker = *brokerAddr
+		t.Cleanup(func() { unregister(); srv.Close() })
 	}
-	cfg.Dial = wire.TCP(addr)
-	if c, err := net.DialTimeout("tcp", addr, 2*time.Second); err != nil {
+	cfg.Broker = url
+	dialOpts, err := dialFlags.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := suites.BrokerDialer(url, dialOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Dial = wire.Transport(d)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	c, err := cfg.Dial(ctx)
+	cancel()
+	if err != nil {
 		t.Fatalf("broker %s is unreachable: %v", cfg.Broker, err)
-	} else {
-		c.Close()
 	}
+	c.Close()
 	suites.Register(&cfg)
 	if *jsonOut != "" {
 		ginkgo.ReportAfterSuite("json", func(r types.Report) {

@@ -31,6 +31,9 @@ type World struct {
 	persistent map[string]bool // client ids connected with clean session 0
 	failures   []string        // collected instead of failing, for known deviations
 	intercept  bool
+
+	name   string // the spec's name, for the profile's deviations
+	timing bool   // the spec is about timers: a late answer is its finding
 }
 
 var worldSeq atomic.Uint64
@@ -125,13 +128,31 @@ func (w *World) ConnectPacket(name string, opts ...ConnectOption) *packetgen.Con
 // Connect opens a connection, sends CONNECT and requires CONNACK 0.
 func (w *World) Connect(name string, opts ...ConnectOption) *Client {
 	c, ack := w.ConnectAck(name, opts...)
-	if ack.ReasonCode != 0 {
-		w.Failf("expected CONNACK return code 0 for %s, got %s", c.Name, packetgen.Format(ack))
-	}
+	expectAccepted(c, ack)
 	return c
 }
 
-// ConnectAck is Connect without judging the CONNACK.
+// expectAccepted requires CONNACK 0 for the valid CONNECT the world sent.
+// A refusal the specification allows any server (0x01 for a protocol
+// level it does not serve, 0x03 server unavailable, 0x04 and 0x05 for
+// credentials: see the profile's username) leaves the spec without a
+// verdict; 0x02 refuses an identifier every server must accept; other
+// codes are not refusals at all.
+func expectAccepted(c *Client, ack *packetgen.Connack) {
+	w := c.w
+	switch ack.ReasonCode {
+	case 0:
+	case 0x01, 0x03, 0x04, 0x05:
+		w.inconclusive("the broker refused the connection of %s that the spec needs: %s", c.Name, packetgen.Format(ack))
+	case 0x02:
+		w.stepFailed(ruleClientID, "expected CONNACK 0 for the client identifier of %s (1-23 characters of 0-9, a-z and A-Z); got %s",
+			c.Name, packetgen.Format(ack))
+	default:
+		w.stepFailed(ruleConnackOK, "expected CONNACK return code 0 for %s; got %s", c.Name, packetgen.Format(ack))
+	}
+}
+
+// ConnectAck is Connect without judging the CONNACK's return code.
 func (w *World) ConnectAck(name string, opts ...ConnectOption) (*Client, *packetgen.Connack) {
 	c := w.Dial(name)
 	cp := w.ConnectPacket(name, opts...)
@@ -140,10 +161,16 @@ func (w *World) ConnectAck(name string, opts ...ConnectOption) (*Client, *packet
 		w.persistent[cp.ClientID] = true
 		w.mu.Unlock()
 	}
-	ack, err := c.Connect(cp, w.cfg.Timeout)
-	if err != nil {
-		w.Failf("expected CONNACK for %s: %v", c.Name, err)
+	since := time.Now()
+	c.MustSend(cp)
+	// A valid CONNECT is owed a CONNACK (MQTT-3.1.4-4), before anything
+	// else (MQTT-3.2.0-1).
+	p := c.recvAnswer("CONNACK", since, "CONNACK")
+	ack, ok := p.(*packetgen.Connack)
+	if !ok {
+		w.stepFailed(ruleConnack, "expected CONNACK as the first packet at %s; got %s", c.Name, packetgen.Format(p))
 	}
+	w.answered("CONNACK", since)
 	return c, ack
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mqttbench/mqttbench/packetgen"
+	"github.com/mqttbench/mqttbench/transport"
 )
 
 // Direction of a traced packet.
@@ -129,6 +130,13 @@ func TCP(addr string) Dialer {
 		return d.DialContext(ctx, "tcp", addr)
 	}
 }
+
+// Transport dials through d: any broker URL (tcp, tls, ws, wss, inproc).
+func Transport(d *transport.Dialer) Dialer { return d.DialContext }
+
+// TLS names the TLS version and cipher suite negotiated, such as "TLS 1.3"
+// and "TLS_AES_128_GCM_SHA256"; false when the connection is not TLS.
+func (c *Conn) TLS() (version, cipher string, ok bool) { return transport.TLSInfo(c.nc) }
 
 // New wraps nc. Packets are encoded and decoded as version v (a CONNECT
 // sent through Send sets it); trace may be nil.

@@ -26,7 +26,8 @@ func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
 	var listen listFlag
-	fs.Var(&listen, "listen", "address to listen on, repeatable (default 127.0.0.1:1883; port 0 picks one)")
+	fs.Var(&listen, "listen", "URL to listen on, repeatable: host:port, tcp://, tls://, ws://, wss://host:port[/path] (default 127.0.0.1:1883; port 0 picks one)")
+	listenTLS := addListenFlags(fs)
 	maxQoS := fs.Int("max-qos", 2, "highest QoS granted in SUBACK: 0, 1 or 2")
 	noRetain := fs.Bool("no-retain", false, "ignore the RETAIN flag (store no retained messages)")
 	maxPacket := fs.Int("max-packet-size", 0, "largest packet accepted, in bytes (0: the protocol maximum)")
@@ -61,7 +62,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		level = slog.LevelDebug
 	}
 	opts := broker.Options{
-		Listen: listen, MaxQoS: packetgen.QoS(*maxQoS), MaxQoSZero: *maxQoS == 0,
+		MaxQoS: packetgen.QoS(*maxQoS), MaxQoSZero: *maxQoS == 0,
 		DisableRetain: *noRetain, MaxPacketSize: *maxPacket, InflightWindow: *inflight,
 		MaxQueued: *maxQueued, QueueQoS0: *queueQoS0, AllowAnonymous: *anonymous,
 		KeepaliveGrace: *grace,
@@ -86,11 +87,9 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return usageError(stderr, "broker", brokerHint, "%v", err)
 	}
 	srv := broker.New(opts)
-	if err := srv.Start(); err != nil {
+	if err := serveListeners(srv, listen, listenTLS, opts.Logger, stdout); err != nil {
+		srv.Close()
 		return usageError(stderr, "broker", brokerHint, "%v", err)
-	}
-	for _, a := range srv.Addrs() {
-		fmt.Fprintf(stdout, "listening on %s\n", a)
 	}
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "mqttbench broker: shutting down")

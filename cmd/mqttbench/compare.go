@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"github.com/mqttbench/mqttbench/loadgen"
 	"github.com/mqttbench/mqttbench/packetgen"
 	"github.com/mqttbench/mqttbench/reports"
+	"github.com/mqttbench/mqttbench/transport"
 )
 
 const compareHint = "mqttbench compare --broker ref=inproc --broker mosquitto=tcp://127.0.0.1:1883 --profile mosquitto=profiles/mosquitto-2.0.yaml -o results/compare"
@@ -59,33 +59,46 @@ func compareScenario() loadgen.Scenario {
 
 // comparedBroker is one --broker as compare runs it.
 type comparedBroker struct {
-	name, url          string // url without credentials
+	name               string
+	url                string // as shown: no credentials, query values masked
+	dial               string // as dialed: no credentials
 	inproc             bool
+	transport          transport.Options // the flags' options that apply to its URL
+	tlsInfo            string            // version and cipher suite negotiated, when TLS
 	username, password string
 	profile            string
 	grace              string
 }
 
-// parseCompared reads NAME=URL: "inproc" or tcp://[user[:password]@]host:port.
+// parseCompared reads NAME=URL: "inproc", or any broker URL (tcp://,
+// tls://, ws://, wss://, host:port) with optional user:password@.
 // Credentials move out of the URL into the broker's own fields.
 func parseCompared(name, raw string) (comparedBroker, error) {
 	b := comparedBroker{name: name}
-	if raw == "inproc" {
+	u, err := transport.Parse(raw)
+	switch {
+	case err != nil:
+		return b, fmt.Errorf("--broker %s=%v", name, err)
+	case u.Inproc() && u.Name != "":
+		return b, fmt.Errorf("--broker %s=%s: want inproc, the reference broker compare starts", name, u)
+	case u.Inproc():
 		b.inproc, b.url = true, "inproc"
 		return b, nil
-	}
-	if !strings.Contains(raw, "://") {
-		raw = "tcp://" + raw
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "tcp" || u.Host == "" || u.Port() == "" || (u.Path != "" && u.Path != "/") {
-		return b, fmt.Errorf("--broker %s=%s: want inproc or tcp://host:port", name, reports.RedactURL(raw))
 	}
 	if u.User != nil {
 		b.username = u.User.Username()
 		b.password, _ = u.User.Password()
 	}
-	b.url = "tcp://" + u.Host
+	s := raw
+	if !strings.Contains(s, "://") {
+		s = "tcp://" + s
+	}
+	pu, err := url.Parse(s)
+	if err != nil {
+		return b, fmt.Errorf("--broker %s=%q: not a URL", name, transport.Redact(raw))
+	}
+	pu.User = nil
+	b.dial, b.url = pu.String(), u.String()
 	return b, nil
 }
 
@@ -98,7 +111,8 @@ func parseCompared(name, raw string) (comparedBroker, error) {
 func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	brokers, profiles := &namedFlag{}, &namedFlag{}
-	fs.Var(brokers, "broker", "NAME=URL of a broker to compare (repeatable): inproc for the reference broker, or tcp://[user:password@]host:port")
+	fs.Var(brokers, "broker", "NAME=URL of a broker to compare (repeatable): inproc for the reference broker, or tcp://, tls://, ws://, wss://[user:password@]host:port[/path]")
+	dialF := addDialFlags(fs)
 	fs.Var(profiles, "profile", "NAME=FILE: the conformance profile (YAML) of broker NAME (repeatable)")
 	var graces listFlag
 	fs.Var(&graces, "grace", "extra time beyond the specification's timings for conformance: DURATION for every broker or NAME=DURATION (repeatable)")
@@ -143,11 +157,23 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			defaultGrace = d
 		}
 	}
+	dialOpts, err := dialF.dialOptions()
+	if err != nil {
+		return usageError(stderr, "compare", compareHint, "%v", err)
+	}
 	var list []comparedBroker
+	anyTLS, anyWS := false, false
 	for _, n := range brokers.names {
 		b, err := parseCompared(n, brokers.vals[n])
 		if err != nil {
 			return usageError(stderr, "compare", compareHint, "%v", err)
+		}
+		if !b.inproc {
+			// The TLS flags apply to the TLS URLs, --header to the
+			// WebSocket ones: brokers compared need not share a transport.
+			u, _ := transport.Parse(b.dial)
+			b.transport = optionsFor(dialOpts, u)
+			anyTLS, anyWS = anyTLS || u.Secure(), anyWS || u.WebSocket()
 		}
 		if b.username == "" {
 			b.username, b.password = *username, firstNonEmpty(b.password, *password)
@@ -190,14 +216,30 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			}
 		}
 	}
+	switch {
+	case !dialOpts.TLS.IsZero() && !anyTLS:
+		return usageError(stderr, "compare", compareHint, "%s: no --broker is a TLS URL (tls://, mqtts://, wss://)", dialFlagSet(fs))
+	case len(dialOpts.WebSocket.Headers) > 0 && !anyWS:
+		return usageError(stderr, "compare", compareHint, "--header: no --broker is a WebSocket URL (ws://, wss://)")
+	}
+	warnInsecure(stderr, "compare", dialOpts)
 	// Every broker must be there before hours of work begin.
-	for _, b := range list {
+	for i, b := range list {
 		if b.inproc {
 			continue
 		}
-		nc, err := net.DialTimeout("tcp", strings.TrimPrefix(b.url, "tcp://"), 3*time.Second)
+		d, err := transport.NewDialer(b.dial, b.transport)
+		if err != nil {
+			return usageError(stderr, "compare", compareHint, "%v", transport.FlagError("--broker", err))
+		}
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		nc, err := d.DialContext(dctx)
+		cancel()
 		if err != nil {
 			return usageError(stderr, "compare", "", "broker %s (%s) is unreachable: %v", b.name, b.url, err)
+		}
+		if v, cipher, ok := transport.TLSInfo(nc); ok {
+			list[i].tlsInfo = v + ", " + cipher
 		}
 		nc.Close()
 	}
@@ -224,7 +266,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			break
 		}
 		cb := reports.ComparedBroker{Name: b.name, URL: b.url, Profile: b.profile}
-		addr, stop, err := b.listen()
+		target, stop, err := b.listen()
 		if err != nil {
 			cb.Errors = append(cb.Errors, err.Error())
 			cmp.Brokers = append(cmp.Brokers, cb)
@@ -236,8 +278,12 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return usageError(stderr, "compare", "", "%v", err)
 		}
 		if !*skipConform {
-			fmt.Fprintf(stderr, "mqttbench compare: %s: conformance against %s\n", b.name, b.url)
-			if err := compareConform(ctx, b, addr, bdir, *seed, focus, *labels, stderr); err != nil {
+			tlsNote := ""
+			if b.tlsInfo != "" {
+				tlsNote = " (" + b.tlsInfo + ")"
+			}
+			fmt.Fprintf(stderr, "mqttbench compare: %s: conformance against %s%s\n", b.name, b.url, tlsNote)
+			if err := compareConform(ctx, b, target, bdir, *seed, focus, *labels, stderr); err != nil {
 				cb.Errors = append(cb.Errors, "conformance: "+err.Error())
 			}
 			if _, err := os.Stat(filepath.Join(bdir, "conform.json")); err == nil {
@@ -247,7 +293,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		if !*skipLoad && ctx.Err() == nil {
 			fmt.Fprintf(stderr, "mqttbench compare: %s: load, %d publishers → %d subscribers, QoS %d, %g msg/s for %s\n",
 				b.name, sc.Publishers, sc.Subscribers, sc.QoS, sc.TotalRate(), sc.Duration)
-			if err := compareLoad(ctx, b, sc, addr, filepath.Join(bdir, "load"), stderr); err != nil {
+			if err := compareLoad(ctx, b, sc, target, filepath.Join(bdir, "load"), stderr); err != nil {
 				cb.Errors = append(cb.Errors, "load: "+err.Error())
 			}
 			if _, err := os.Stat(filepath.Join(bdir, "load", loadgen.SummaryFile)); err == nil {
@@ -282,33 +328,35 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return exitOK
 }
 
-// listen returns the broker's host:port, starting the in-process broker
-// on a loopback port for the duration of its runs.
+// listen returns the URL to dial the broker at, starting the in-process
+// broker on a loopback port for the duration of its runs.
 func (b comparedBroker) listen() (string, func(), error) {
 	if !b.inproc {
-		return strings.TrimPrefix(b.url, "tcp://"), func() {}, nil
+		return b.dial, func() {}, nil
 	}
 	srv := broker.New(broker.Options{Listen: []string{"127.0.0.1:0"}})
 	if err := srv.Start(); err != nil {
 		return "", nil, fmt.Errorf("starting the in-process broker: %v", err)
 	}
-	return srv.Addrs()[0].String(), func() { srv.Close() }, nil
+	return "tcp://" + srv.Addrs()[0].String(), func() { srv.Close() }, nil
 }
 
 // selfExe is this binary, which runs each conformance suite (tests
 // replace the test binary's behaviour through TestMain).
 var selfExe = os.Executable
 
-// compareConform runs mqttbench conform against one broker in a child
-// process, results in dir (conform.json, conform.xml, conform.txt). The
-// password goes through the environment, never the command line.
-func compareConform(ctx context.Context, b comparedBroker, addr, dir string, seed uint64, focus []string, labels string, stderr io.Writer) error {
+// compareConform runs mqttbench conform against one broker (at url) in a
+// child process, results in dir (conform.json, conform.xml, conform.txt).
+// The password and any WebSocket headers go through the environment,
+// never the command line.
+func compareConform(ctx context.Context, b comparedBroker, url, dir string, seed uint64, focus []string, labels string, stderr io.Writer) error {
 	exe, err := selfExe()
 	if err != nil {
 		return err
 	}
-	args := []string{"conform", "--broker", "tcp://" + addr, "--seed", fmt.Sprint(seed),
+	args := []string{"conform", "--broker", url, "--seed", fmt.Sprint(seed),
 		"--json", filepath.Join(dir, "conform.json"), "--junit", filepath.Join(dir, "conform.xml")}
+	args = append(args, dialArgs(b.transport)...)
 	if b.profile != "" {
 		args = append(args, "--profile", b.profile)
 	}
@@ -331,7 +379,7 @@ func compareConform(ctx context.Context, b comparedBroker, addr, dir string, see
 	defer txt.Close()
 	var tail bytes.Buffer
 	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), "MQTTBENCH_PASSWORD="+b.password)
+	cmd.Env = append(append(os.Environ(), "MQTTBENCH_PASSWORD="+b.password), dialEnv(b.transport)...)
 	cmd.Stdout = txt
 	cmd.Stderr = io.MultiWriter(stderr, &tail)
 	if err := cmd.Start(); err != nil {
@@ -375,9 +423,10 @@ func lastLine(s string) string {
 	return lines[len(lines)-1]
 }
 
-// compareLoad runs the load scenario against one broker, results in dir.
-func compareLoad(ctx context.Context, b comparedBroker, sc loadgen.Scenario, addr, dir string, stderr io.Writer) error {
-	sc.Brokers = []string{"tcp://" + addr}
+// compareLoad runs the load scenario against one broker (at url),
+// results in dir.
+func compareLoad(ctx context.Context, b comparedBroker, sc loadgen.Scenario, url, dir string, stderr io.Writer) error {
+	sc.Brokers = []string{url}
 	sc.Username, sc.Password = b.username, b.password
 	if err := sc.Validate(); err != nil {
 		return err
@@ -385,14 +434,14 @@ func compareLoad(ctx context.Context, b comparedBroker, sc loadgen.Scenario, add
 	if err := loadgen.Preflight(sc, loadgen.Shard{}, 1); err != nil {
 		return err
 	}
-	dial, err := loadgen.TCPDialer(sc.Brokers, sc.SourceIPs)
+	dial, err := loadgen.ShardDialer(sc.Brokers, sc.SourceIPs, loadgen.Shard{}, b.transport)
 	if err != nil {
 		return err
 	}
 	if err := loadgen.Probe(ctx, sc, dial); err != nil {
 		return err
 	}
-	opts := loadgen.Options{Out: dir, Target: b.url}
+	opts := loadgen.Options{Out: dir, Target: b.url, Transport: b.transport}
 	opts.Progress = func(s reports.LoadSecond) {
 		if int(s.T)%5 == 0 {
 			fmt.Fprintf(stderr, "  %s [%4.0fs %-10s] sent %d/s  delivered %d/s  p99 e2e %s  connections %d\n",

@@ -13,57 +13,27 @@ import (
 	"github.com/mqttbench/mqttbench/packetgen"
 	"github.com/mqttbench/mqttbench/reports"
 	"github.com/mqttbench/mqttbench/suites"
+	"github.com/mqttbench/mqttbench/transport"
 	"github.com/mqttbench/mqttbench/wire"
 )
 
 const conformHint = "mqttbench conform --broker tcp://127.0.0.1:1883 --junit conform.xml"
 
-// brokerAddr turns tcp://host:port or host:port into host:port. Its
-// errors show the URL with any password masked: they end up in CI logs.
-func brokerAddr(url string) (string, error) {
-	addr := strings.TrimPrefix(url, "tcp://")
-	if strings.Contains(addr, "://") {
-		return "", fmt.Errorf("--broker %q: only tcp:// is supported", maskPassword(url))
-	}
-	if strings.Contains(addr, "@") {
-		return "", fmt.Errorf("--broker %q: credentials in the URL are not supported (conform takes --username and --password)", maskPassword(url))
-	}
-	if !strings.Contains(addr, ":") {
-		return "", fmt.Errorf("--broker %q: want tcp://host:port", url)
-	}
-	return addr, nil
-}
-
-// maskPassword replaces the password of scheme://user:password@host with
-// xxxxx; a URL that does not parse is masked the same way.
-func maskPassword(url string) string {
-	at := strings.LastIndexByte(url, '@')
-	if at < 0 {
-		return url
-	}
-	start := 0
-	if i := strings.Index(url, "://"); i >= 0 && i < at {
-		start = i + 3
-	}
-	user, _, ok := strings.Cut(url[start:at], ":")
-	if !ok {
-		return url
-	}
-	return url[:start] + user + ":xxxxx" + url[at:]
-}
-
 // runConform runs the conformance suite against a broker (the in-process
 // reference broker by default).
 func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("conform", flag.ContinueOnError)
-	brokerURL := fs.String("broker", "", "broker under test, tcp://host:port (default: the in-process reference broker)")
+	brokerURL := fs.String("broker", "", "broker under test: tcp://, tls://, ws://, wss://host:port[/path] or host:port (default: the in-process reference broker)")
+	dialF := addDialFlags(fs)
 	proto := fs.String("protocol", "3.1.1", "protocol version (3.1.1)")
 	labels := fs.String("label-filter", "", "Ginkgo label expression, e.g. 'qos2 && !slow'")
 	var focus listFlag
 	fs.Var(&focus, "focus", "run only specs whose name matches this regular expression (repeatable; a statement ID prefix works)")
 	profilePath := fs.String("profile", "", "capability profile (YAML): max_qos, retain, wildcards, max_payload, known deviations")
 	grace := fs.Duration("grace", 0, "extra time allowed beyond the specification's timings (default 1.5s)")
-	timeout := fs.Duration("timeout", 0, "how long an expected packet may take (default 2s)")
+	timeout := fs.Duration("timeout", 0, "how long an answer the broker owes may take (CONNACK, SUBACK, PUBACK...); one that does not come in time leaves its spec inconclusive (default 5s)")
+	concurrency := fs.Int("concurrency", 1, "how many specs run at once, each in a process of its own (1: one after another, kindest to a slow broker)")
+	shardFlag := fs.String("shard", "", "run only shard i/n of the specs (what --concurrency runs in each process)")
 	quiet := fs.Duration("quiet", 0, "how long to wait before concluding nothing more arrives (default 300ms)")
 	username := fs.String("username", "", "user name for every CONNECT")
 	password := fs.String("password", "", "password for every CONNECT (or MQTTBENCH_PASSWORD); never written to reports")
@@ -101,10 +71,31 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err := sel.Check(); err != nil {
 		return usageError(stderr, "conform", conformHint, "%v", err)
 	}
+	switch {
+	case *concurrency < 1 || *concurrency > maxConcurrency:
+		return usageError(stderr, "conform", conformHint, "--concurrency %d: want 1 to %d", *concurrency, maxConcurrency)
+	case *timeout < 0:
+		return usageError(stderr, "conform", conformHint, "--timeout %s: want a positive duration", *timeout)
+	case *shardFlag != "" && *concurrency > 1:
+		return usageError(stderr, "conform", conformHint, "--shard and --concurrency exclude each other (--concurrency runs the shards)")
+	case *shardFlag != "":
+		if sel.Shard, err = suites.ParseShard(*shardFlag); err != nil {
+			return usageError(stderr, "conform", conformHint, "%v", err)
+		}
+	}
 	if cfg.Seed == 0 {
 		cfg.Seed = uint64(time.Now().UnixNano())
 	}
-	if *brokerURL == "" {
+	target := *brokerURL // what shards dial
+	dialOpts, err := dialF.dialOptions()
+	if err != nil {
+		return usageError(stderr, "conform", conformHint, "%v", err)
+	}
+	tlsInfo := ""
+	if *brokerURL == "" || *brokerURL == "inproc" {
+		if set := dialFlagSet(fs); set != "" {
+			return usageError(stderr, "conform", conformHint, "%s: the in-process broker listens on plain TCP; give --broker", set)
+		}
 		srv := broker.New(broker.Options{Listen: []string{"127.0.0.1:0"}})
 		if err := srv.Start(); err != nil {
 			return usageError(stderr, "conform", conformHint, "starting the in-process broker: %v", err)
@@ -112,17 +103,35 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		defer srv.Close()
 		addr := srv.Addrs()[0].String()
 		cfg.Broker, cfg.Dial = "inproc ("+addr+")", wire.TCP(addr)
+		target = "tcp://" + addr
 	} else {
-		addr, err := brokerAddr(*brokerURL)
+		d, err := suites.BrokerDialer(*brokerURL, dialOpts)
 		if err != nil {
 			return usageError(stderr, "conform", conformHint, "%v", err)
 		}
-		cfg.Broker, cfg.Dial = *brokerURL, wire.TCP(addr)
+		warnInsecure(stderr, "conform", dialOpts)
+		if tlsInfo, err = probeBroker(ctx, d, v, cfg.Profile.Username, cfg.Profile.Password); err != nil {
+			return usageError(stderr, "conform", "", "broker %s %v", d.URL(), err)
+		}
+		cfg.Broker, cfg.Dial = transport.Redact(*brokerURL), wire.Transport(d)
 	}
 	fmt.Fprintf(stderr, "mqttbench conform: %s, MQTT %s, seed %d\n", cfg.Broker, v, cfg.Seed)
-	res, err := suites.Run(ctx, cfg, sel)
+	if tlsInfo != "" {
+		fmt.Fprintf(stderr, "mqttbench conform: %s\n", tlsInfo)
+	}
+	var res *reports.Conformance
+	if *concurrency > 1 {
+		res, err = runShards(ctx, shardRun{n: *concurrency, cfg: cfg, target: target, args: shardArgs(fs),
+			password: cfg.Profile.Password, env: dialEnv(dialOpts), stderr: stderr})
+	} else {
+		res, err = suites.Run(ctx, cfg, sel)
+	}
 	if err != nil {
 		return usageError(stderr, "conform", conformHint, "%v", err)
+	}
+	res.Concurrency = *concurrency
+	if note := res.SlowNote(); note != "" {
+		fmt.Fprintf(stderr, "mqttbench conform: %s\n", note)
 	}
 	status := exitOK
 	if *jsonOut != "" {
@@ -147,8 +156,13 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return status
 }
 
-// printConformance prints failures with their traces, then the closing
-// summary line.
+// maxConcurrency bounds --concurrency: each shard is a process holding
+// its own clients, and more than this only makes the broker the queue.
+const maxConcurrency = 32
+
+// printConformance prints failures with their traces, inconclusive specs
+// with their cause, the statements broken in steps of other specs (with
+// the trace of the first), then the tables and the closing summary line.
 func printConformance(w io.Writer, res *reports.Conformance) {
 	for _, s := range res.Specs {
 		if s.State != reports.Failed {
@@ -159,9 +173,29 @@ func printConformance(w io.Writer, res *reports.Conformance) {
 			fmt.Fprintf(w, "    %s\n", e)
 		}
 	}
+	traced := map[string]bool{} // statements whose breach was shown with a trace
+	for _, s := range res.Inconclusives() {
+		fmt.Fprintf(w, "INCONCLUSIVE %s\n  %s\n", s.Name, s.Message)
+		for _, b := range s.Broke {
+			if b.Deviation != "" {
+				continue
+			}
+			key := strings.Join(b.Statements, " ")
+			if traced[key] {
+				continue
+			}
+			traced[key] = true
+			for _, e := range s.Trace {
+				fmt.Fprintf(w, "    %s\n", e)
+			}
+		}
+	}
 	for _, e := range res.SuiteErrors {
 		fmt.Fprintf(w, "SUITE ERROR %s\n", e)
 	}
 	reports.WriteConformanceTable(w, res)
+	if broken := res.BrokenStatements(); len(broken) > 0 {
+		fmt.Fprintf(w, "Statements broken (%d): %s\n", len(broken), strings.Join(broken, ", "))
+	}
 	fmt.Fprintln(w, res.SummaryLine())
 }

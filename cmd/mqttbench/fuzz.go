@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/mqttbench/mqttbench/fuzz"
 	"github.com/mqttbench/mqttbench/packetgen"
 	"github.com/mqttbench/mqttbench/reports"
+	"github.com/mqttbench/mqttbench/transport"
 )
 
 const fuzzHint = "mqttbench fuzz --broker tcp://127.0.0.1:1883 --duration 2m --pid 1234"
@@ -28,7 +30,8 @@ const fuzzHint = "mqttbench fuzz --broker tcp://127.0.0.1:1883 --duration 2m --p
 // (the in-process one by default), or replays one reproducer.
 func runFuzz(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fuzz", flag.ContinueOnError)
-	brokerURL := fs.String("broker", "", "broker under test, tcp://host:port (default: the in-process reference broker)")
+	brokerURL := fs.String("broker", "", "broker under test: tcp://, tls://, ws://, wss://host:port[/path] or host:port (default: the in-process reference broker)")
+	dialF := addDialFlags(fs)
 	duration := fs.Duration("duration", 0, "how long to fuzz (default 1m unless --cases is given)")
 	cases := fs.Uint64("cases", 0, "how many cases to run (instead of --duration)")
 	seed := fs.Uint64("seed", 0, "seed: case i of a seed is always the same bytes (0: from the clock; printed)")
@@ -66,7 +69,15 @@ func runFuzz(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, "fuzz", fuzzHint, "--pid %d: no such process", *pid)
 	}
 
-	target, stop, err := fuzzTarget(*brokerURL, *pid, *restart)
+	dialOpts, err := dialF.dialOptions()
+	if err != nil {
+		return usageError(stderr, "fuzz", fuzzHint, "%v", err)
+	}
+	if set := dialFlagSet(fs); set != "" && (*brokerURL == "" || *brokerURL == "inproc") {
+		return usageError(stderr, "fuzz", fuzzHint, "%s: the in-process broker listens on plain TCP; give --broker", set)
+	}
+	warnInsecure(stderr, "fuzz", dialOpts)
+	target, stop, err := fuzzTarget(*brokerURL, dialOpts, *pid, *restart)
 	if err != nil {
 		return setupError(stderr, "%v", err)
 	}
@@ -146,10 +157,10 @@ func setupError(stderr io.Writer, format string, args ...any) int {
 	return exitUsage
 }
 
-// fuzzTarget is the broker at url, or an in-process reference broker
-// whose recovered panics count as crashes.
-func fuzzTarget(url string, pid int, restartCmd string) (*fuzz.Target, func(), error) {
-	if url == "" {
+// fuzzTarget is the broker at url (any transport) with opts, or an
+// in-process reference broker whose recovered panics count as crashes.
+func fuzzTarget(url string, opts transport.Options, pid int, restartCmd string) (*fuzz.Target, func(), error) {
+	if url == "" || url == "inproc" {
 		watch := &fuzz.PanicWatch{}
 		srv := broker.New(broker.Options{Listen: []string{"127.0.0.1:0"}, Logger: slog.New(watch)})
 		if err := srv.Start(); err != nil {
@@ -160,13 +171,12 @@ func fuzzTarget(url string, pid int, restartCmd string) (*fuzz.Target, func(), e
 		t.Panics = watch.Count
 		return t, func() { srv.Close() }, nil
 	}
-	addr, err := brokerAddr(url)
+	t, err := fuzz.NewURLTarget(transport.Redact(url), url, opts, pid)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, transport.FlagError("--broker", err)
 	}
-	t := fuzz.NewTarget(url, addr, pid)
 	if restartCmd != "" {
-		host, _, _ := strings.Cut(addr, ":")
+		host, _, _ := net.SplitHostPort(t.Addr())
 		t.Restart = func(ctx context.Context) (string, int, error) { return restartBroker(ctx, t.PID(), host, restartCmd) }
 	}
 	return t, func() {}, nil
@@ -194,7 +204,7 @@ func restartBroker(ctx context.Context, old int, host, cmd string) (string, int,
 	}
 	addr := f[0]
 	if !strings.Contains(addr, ":") {
-		addr = host + ":" + addr
+		addr = net.JoinHostPort(host, addr)
 	}
 	newPID := 0
 	if len(f) > 1 {

@@ -15,6 +15,7 @@ import (
 	"github.com/mqttbench/mqttbench/loadgen"
 	"github.com/mqttbench/mqttbench/packetgen"
 	"github.com/mqttbench/mqttbench/reports"
+	"github.com/mqttbench/mqttbench/transport"
 )
 
 const (
@@ -56,7 +57,15 @@ func shardFromFlags(flagV string, count int) (loadgen.Shard, error) {
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	def := loadgen.DefaultScenario()
-	brokers := fs.String("broker", "", "broker URLs, tcp://host:port[,tcp://host:port...] (default: the in-process reference broker over net.Pipe)")
+	brokers := fs.String("broker", "", "broker URLs, comma separated: tcp://, tls://, ws://, wss://host:port[/path] or host:port (default: the in-process reference broker over net.Pipe)")
+	dialF := addDialFlags(fs)
+	var ct loadgen.ClientTLS
+	fs.StringVar(&ct.CertTemplate, "cert-template", "", "TLS: PEM client certificate per connection, {i} the connection index from 0, e.g. 'certs/client-{i}.pem' (its key: the same name with -key before .pem)")
+	fs.StringVar(&ct.KeyTemplate, "key-template", "", "TLS: PEM key per connection when not named after --cert-template, e.g. 'keys/{i}.key'")
+	fs.StringVar(&ct.MintCA, "client-ca-cert", "", "TLS: PEM CA certificate that signs one client certificate per connection at the start (needs --client-ca-key)")
+	fs.StringVar(&ct.MintKey, "client-ca-key", "", "TLS: PEM private key of --client-ca-cert")
+	fs.StringVar(&ct.CommonName, "cert-cn", "", "TLS: common name of minted certificates, {i} the connection index (default "+loadgen.DefaultCommonName+")")
+	fs.BoolVar(&ct.Resume, "tls-resume", false, "TLS: resume sessions (shared by connections without certificates of their own; with them, each reconnect resumes its own)")
 	scenario := fs.String("scenario", "", "scenario file (YAML); flags override it")
 	connections := fs.Int("connections", 0, "total connections; the ones beyond publishers and subscribers stay idle (default publishers+subscribers)")
 	publishers := fs.Int("publishers", def.Publishers, "publishing connections")
@@ -87,6 +96,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	shards := fs.Int("shards", 0, "shard count when the index comes from JOB_COMPLETION_INDEX (or MQTTBENCH_SHARDS)")
 	startAt := fs.String("start-at", "", "wall-clock time to start at, RFC 3339 (shards need it to publish together)")
 	runIDFlag := fs.String("run-id", "", "name shared by a run's shards, for client ids and message headers (or MQTTBENCH_RUN_ID; default from --start-at)")
+	v5Flags := addProtocolFlags(fs)
 	if code, ok := parseFlags(fs, args, stderr, loadHint); !ok {
 		return code
 	}
@@ -107,7 +117,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		case "broker":
 			sc.Brokers = nil
 			for _, u := range strings.Split(*brokers, ",") {
-				if u = strings.TrimSpace(u); u != "" {
+				if u = strings.TrimSpace(u); u != "" && *brokers != "inproc" {
 					sc.Brokers = append(sc.Brokers, u)
 				}
 			}
@@ -160,6 +170,10 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			sc.SourceIPs = ips
 		case "seed":
 			sc.Seed = *seed
+		default:
+			if err := v5Flags.apply(f.Name, &sc); err != nil {
+				flagErr = err
+			}
 		}
 	})
 	if flagErr != nil {
@@ -171,7 +185,17 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := sc.Validate(); err != nil {
 		return usageError(stderr, "load", loadHint, "%v", err)
 	}
-	opts := loadgen.Options{}
+	dialOpts, err := dialF.dialOptions()
+	if err != nil {
+		return usageError(stderr, "load", loadHint, "%v", err)
+	}
+	if set := dialFlagSet(fs); set != "" && len(sc.Brokers) == 0 {
+		return usageError(stderr, "load", loadHint, "%s: the in-process broker is reached over net.Pipe; give --broker", set)
+	}
+	if err := ct.Validate(sc.Brokers, dialOpts.TLS); err != nil {
+		return usageError(stderr, "load", loadHint, "%v", err)
+	}
+	opts := loadgen.Options{Transport: dialOpts, TLS: ct}
 	sh, err := shardFromFlags(*shardFlag, *shards)
 	if err != nil {
 		return usageError(stderr, "load", shardHint, "%v", err)
@@ -232,17 +256,20 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := loadgen.Preflight(sc, sh, nw); err != nil {
 		return usageError(stderr, "load", "", "%v", err)
 	}
+	tlsInfo := ""
 	if len(sc.Brokers) > 0 {
-		dial, err := loadgen.ShardDialer(sc.Brokers, sc.SourceIPs, sh)
+		dial, err := loadgen.ProbeDialer(sc, sh, opts)
 		if err != nil {
-			return usageError(stderr, "load", loadHint, "%v", err)
+			return usageError(stderr, "load", loadHint, "%v", transport.FlagError("--broker", err))
 		}
+		warnInsecure(stderr, "load", dialOpts)
 		if err := loadgen.Probe(ctx, sc, dial); err != nil {
 			if ctx.Err() != nil {
 				return exitInterrupted
 			}
 			return usageError(stderr, "load", "", "%v", err)
 		}
+		tlsInfo = loadTLSNote(ctx, dial, sc.Brokers[0])
 	}
 
 	dir := *out
@@ -251,7 +278,14 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	target := "the in-process broker (net.Pipe)"
 	if len(sc.Brokers) > 0 {
-		target = strings.Join(sc.Brokers, ",")
+		shown := make([]string, len(sc.Brokers))
+		for i, b := range sc.Brokers {
+			shown[i] = transport.Redact(b)
+		}
+		target = strings.Join(shown, ",")
+	}
+	if tlsInfo != "" {
+		target += " (" + tlsInfo + ")"
 	}
 	spread := ""
 	switch {
@@ -260,10 +294,10 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case !sh.Whole():
 		spread = fmt.Sprintf(", shard %s (%d connections)", sh, sh.Size(sc.TotalConnections()))
 	}
-	fmt.Fprintf(stderr, "mqttbench load: %d connections (%d publishers, %d subscribers) to %s%s, QoS %d, %g msg/s for %s; results in %s\n",
-		sc.TotalConnections(), sc.Publishers, sc.Subscribers, target, spread, sc.QoS, sc.TotalRate(), sc.Duration, dir)
+	fmt.Fprintf(stderr, "mqttbench load: %d connections (%d publishers, %d subscribers) to %s%s, %sQoS %d, %g msg/s for %s; results in %s\n",
+		sc.TotalConnections(), sc.Publishers, sc.Subscribers, target, spread, protocolNote(&sc), sc.QoS, sc.TotalRate(), sc.Duration, dir)
 	if nw > 1 {
-		return runWorkers(ctx, sc, workerRun{workers: nw, dir: dir, quiet: *quiet, startAt: opts.StartAt, runID: opts.RunID}, stdout, stderr)
+		return runWorkers(ctx, sc, workerRun{workers: nw, dir: dir, quiet: *quiet, startAt: opts.StartAt, runID: opts.RunID, transport: dialOpts, tls: ct}, stdout, stderr)
 	}
 
 	if *cpuProfile != "" {
@@ -296,6 +330,24 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, "load", loadHint, "%v", err)
 	}
 	return printLoad(stdout, res.Summary, dir)
+}
+
+// loadTLSNote dials connection 0 as the run will (its certificate
+// included) and names the TLS version and cipher suite negotiated; ""
+// for a plain URL or a failed dial (the probe has reported that).
+func loadTLSNote(ctx context.Context, dial loadgen.DialFunc, broker string) string {
+	u, err := transport.Parse(broker)
+	if err != nil || !u.Secure() {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	nc, err := dial(ctx, 0)
+	if err != nil {
+		return ""
+	}
+	defer nc.Close()
+	return tlsDescription(nc, u)
 }
 
 // printLoad prints a summary's tables, notes and violations and returns

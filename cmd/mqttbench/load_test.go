@@ -79,7 +79,7 @@ func TestLoadUsageErrors(t *testing.T) {
 		{"small payload", []string{"--payload", "10"}, "payload: 10 bytes"},
 		{"no duration", []string{"--duration", "0s"}, "duration: must be above 0"},
 		{"bad source ips", []string{"--broker", "tcp://127.0.0.1:1", "--source-ips", "x"}, "source IPs"},
-		{"http broker", []string{"--broker", "http://127.0.0.1:1"}, "only tcp:// is supported"},
+		{"http broker", []string{"--broker", "http://127.0.0.1:1"}, `unknown scheme "http"`},
 		{"unknown scenario field", []string{"--scenario", bad}, `bad.yaml: line 3: unknown field "duraton"`},
 		{"missing scenario", []string{"--scenario", filepath.Join(dir, "none.yaml")}, "no such file"},
 		{"unreachable broker", []string{"--broker", "tcp://" + closed}, "connection refused"},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mqttbench/mqttbench/loadgen"
 	"github.com/mqttbench/mqttbench/reports"
+	"github.com/mqttbench/mqttbench/transport"
 )
 
 // `mqttbench load` spreads a TCP scenario over worker processes: itself,
@@ -32,6 +33,11 @@ type workerConfig struct {
 	RunID    uint32           `json:"run_id"`
 	Out      string           `json:"out"`
 	StartAt  time.Time        `json:"start_at"`
+	// Transport holds TLS files and WebSocket headers for the brokers.
+	Transport transport.Options `json:"transport"`
+	// TLS names each connection's certificate files, or the CA files to
+	// mint them from, and whether sessions resume.
+	TLS loadgen.ClientTLS `json:"tls,omitzero"`
 }
 
 // workerMsg is a line either way.
@@ -91,7 +97,7 @@ func runLoadWorker(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 	}()
 	opts := loadgen.Options{
-		Out: cfg.Out, Shard: cfg.Shard, RunID: cfg.RunID, Coordinator: co, StartAt: cfg.StartAt,
+		Out: cfg.Out, Shard: cfg.Shard, RunID: cfg.RunID, Coordinator: co, StartAt: cfg.StartAt, Transport: cfg.Transport, TLS: cfg.TLS,
 		Interval: func(s reports.LoadSecond, e2e *loadgen.Histogram) {
 			m := workerMsg{T: "tick", Second: &s}
 			if e2e != nil && e2e.TotalCount() > 0 {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mqttbench/mqttbench/loadgen"
 	"github.com/mqttbench/mqttbench/reports"
+	"github.com/mqttbench/mqttbench/transport"
 )
 
 // workerRun is how the parent spreads a run.
@@ -29,6 +30,10 @@ type workerRun struct {
 	quiet   bool
 	startAt time.Time
 	runID   uint32
+	// transport reaches the workers in their configuration, on stdin:
+	// headers may hold a token.
+	transport transport.Options
+	tls       loadgen.ClientTLS
 }
 
 // worker is the parent's handle on one worker process.
@@ -91,7 +96,7 @@ func runWorkers(ctx context.Context, sc loadgen.Scenario, wr workerRun, stdout, 
 		w.in, w.enc = in, json.NewEncoder(in)
 		workers[i] = w
 		cfg := workerConfig{Scenario: sc, Shard: loadgen.Shard{Index: i, Count: n}, RunID: runID,
-			Out: filepath.Join(wr.dir, fmt.Sprintf("shard-%d", i)), StartAt: wr.startAt}
+			Out: filepath.Join(wr.dir, fmt.Sprintf("shard-%d", i)), StartAt: wr.startAt, Transport: wr.transport, TLS: wr.tls}
 		w.mu.Lock()
 		w.enc.Encode(cfg) //nolint:errcheck
 		w.mu.Unlock()
