@@ -21,6 +21,7 @@ const wait = 2 * time.Second
 func newServer(t *testing.T, opts Options) *Server {
 	t.Helper()
 	before := runtime.NumGoroutine()
+	withTestStore(t, &opts)
 	s := New(opts)
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {

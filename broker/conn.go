@@ -57,6 +57,7 @@ type conn struct {
 	// an idle connection costs one goroutine, not two.
 	qmu     sync.Mutex
 	queue   []packetgen.Packet
+	held    []heldPacket
 	writing bool // a writer (goroutine or the reader inline) is running
 	closed  bool // no writer starts any more
 	// handling: the reader is acting on packets it has read and will
@@ -138,7 +139,15 @@ func reasonCode(err error) packetgen.ReasonCode {
 func (c *conn) send(p packetgen.Packet) {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
+	c.sendLocked(p)
+}
+
+func (c *conn) sendLocked(p packetgen.Packet) {
 	if c.closed || c.draining {
+		return
+	}
+	if len(c.held) > 0 {
+		c.held = append(c.held, heldPacket{p: p}) // after those waiting
 		return
 	}
 	c.queue = append(c.queue, p)
@@ -258,7 +267,7 @@ func (c *conn) close(reason error) {
 // one second to be written. Safe from any goroutine; it does not wait.
 func (c *conn) disconnect(code packetgen.ReasonCode, reason error) {
 	// connacked first: its store publishes what the handshake set (v5).
-	if !c.connacked.Load() || !c.v5 {
+	if !c.connacked.Load() || !c.v5 || c.srv.opts.Faults.BareCloses {
 		c.close(reason)
 		return
 	}
@@ -308,7 +317,7 @@ func reasonString(err error) string {
 // fits reports whether p is within the client's Maximum Packet Size
 // (MQTT-3.1.2-24: the server must not send a larger packet).
 func (c *conn) fits(p packetgen.Packet) bool {
-	return c.maxPacket == 0 || packetgen.Size(p, c.enc.Version) <= int(c.maxPacket)
+	return c.maxPacket == 0 || packetgen.Size(p, c.enc.Version) <= int(c.maxPacket) || c.srv.opts.Faults.IgnoreMaxPacketSize
 }
 
 // writer writes queued packets until the queue is empty or the
@@ -388,7 +397,7 @@ func (c *conn) alias(p *packetgen.Publish) {
 		p.Topic = nil
 		return
 	}
-	if len(c.outAliases) >= int(c.aliasMax) {
+	if len(c.outAliases) >= int(c.aliasMax) && !c.srv.opts.Faults.AliasBeyondMaximum {
 		return
 	}
 	a := uint16(len(c.outAliases) + 1)
@@ -608,12 +617,15 @@ func (c *conn) handle(p packetgen.Packet) error {
 		s.mu.Lock()
 		_, known := s.inboundQoS2[p.PacketID]
 		delete(s.inboundQoS2, p.PacketID)
+		if st := s.stored(); st != nil && known {
+			st.DeleteInbound(s.id, p.PacketID)
+		}
 		s.mu.Unlock()
 		comp := &packetgen.Pubcomp{PacketID: p.PacketID}
 		if !known && c.v5 {
 			comp.ReasonCode = packetgen.PacketIdentifierNotFound
 		}
-		c.send(comp) // MQTT-4.3.3-11
+		c.sendDurable(comp) // MQTT-4.3.3-11; once the release is stored
 	case *packetgen.Pubcomp:
 		s.acked(p.PacketID, 2)
 	case *packetgen.Subscribe:
@@ -653,6 +665,7 @@ func (c *conn) handleDisconnect(p *packetgen.Disconnect) error {
 		c.srv.mu.Lock()
 		c.sess.mu.Lock()
 		c.sess.expiry = e
+		c.sess.storeSessionLocked(time.Time{})
 		c.sess.mu.Unlock()
 		c.srv.mu.Unlock()
 	}

@@ -19,7 +19,9 @@ var errRefused = errors.New("connection refused in CONNACK")
 // handshake reads CONNECT and answers it (§3.1.4), with an enhanced
 // authentication exchange first when the client asks for one (§4.12).
 func (c *conn) handshake() error {
-	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout)) //nolint:errcheck
+	if !c.armRead(time.Now().Add(c.srv.opts.ConnectTimeout)) {
+		return errServerShutdown
+	}
 	p, err := c.rd.ReadPacket()
 	if err != nil {
 		if v := packetgen.AsViolation(err); v != nil {
@@ -363,7 +365,11 @@ func (c *conn) enhancedAuth(cp *packetgen.Connect, ack *packetgen.Connack) error
 		a.Properties.Set(packetgen.PropAuthenticationMethod, name)
 		a.Properties.Set(packetgen.PropAuthenticationData, out)
 		c.writeNow(a)
-		c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout)) //nolint:errcheck
+		// armRead, not a bare deadline: a Shutdown meanwhile must not be
+		// undone by a fresh deadline.
+		if !c.armRead(time.Now().Add(c.srv.opts.ConnectTimeout)) {
+			return errServerShutdown
+		}
 		p, err := c.rd.ReadPacket()
 		if err != nil {
 			if v := packetgen.AsViolation(err); v != nil {

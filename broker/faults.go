@@ -27,10 +27,18 @@ type Faults struct {
 	NormaliseSeparators bool // match '.' as '/', as brokers mapping topics onto AMQP routing keys do
 
 	// MQTT 5.0.
-	IgnoreNoLocal       bool // deliver to the publisher despite No Local
-	DropSubscriptionIDs bool // deliver without subscription identifiers
-	BroadcastShared     bool // every member of a shared group gets every message
-	NeverExpire         bool // ignore Message Expiry Interval
+	IgnoreNoLocal        bool // deliver to the publisher despite No Local
+	DropSubscriptionIDs  bool // deliver without subscription identifiers
+	BroadcastShared      bool // every member of a shared group gets every message
+	NeverExpire          bool // ignore Message Expiry Interval
+	IgnoreReceiveMax     bool // send more unacknowledged QoS 1/2 PUBLISH than the client's Receive Maximum
+	DropUserProperties   bool // forward messages without their user properties
+	IgnoreMaxPacketSize  bool // send packets larger than the client's Maximum Packet Size
+	IgnoreRetainHandling bool // send retained messages whatever the Retain Handling
+	SharedQoS2Elsewhere  bool // hand a QoS 2 message in flight to another shared member when a session ends
+	SessionsNeverExpire  bool // keep offline sessions whatever their Session Expiry Interval
+	AliasBeyondMaximum   bool // give topics aliases past the client's Topic Alias Maximum
+	BareCloses           bool // close 5.0 connections without the DISCONNECT that says why (a SHOULD)
 
 	// PanicTopic, when set, makes the reader panic on a PUBLISH to this
 	// topic name. It is for the broker's own tests, which prove that a
@@ -41,25 +49,33 @@ type Faults struct {
 
 // Fault names as the command line and the self-validation spell them.
 var faultNames = map[string]func(*Faults){
-	"drop-will":             func(f *Faults) { f.DropWill = true },
-	"forget-retained":       func(f *Faults) { f.ForgetRetained = true },
-	"qos2-twice":            func(f *Faults) { f.QoS2Twice = true },
-	"widen-plus":            func(f *Faults) { f.WidenPlus = true },
-	"ignore-keepalive":      func(f *Faults) { f.IgnoreKeepalive = true },
-	"resume-as-clean":       func(f *Faults) { f.ResumeAsClean = true },
-	"live-retain-flag":      func(f *Faults) { f.LiveRetainFlag = true },
-	"no-dup-on-resend":      func(f *Faults) { f.NoDupOnResend = true },
-	"dollar-wildcard":       func(f *Faults) { f.DollarWildcard = true },
-	"accept-second-connect": func(f *Faults) { f.AcceptSecondConnect = true },
-	"ignore-unsubscribe":    func(f *Faults) { f.IgnoreUnsubscribe = true },
-	"grant-invalid-filters": func(f *Faults) { f.GrantInvalidFilters = true },
-	"downgrade-to-qos0":     func(f *Faults) { f.DowngradeToQoS0 = true },
-	"reverse-queue":         func(f *Faults) { f.ReverseQueue = true },
-	"normalise-separators":  func(f *Faults) { f.NormaliseSeparators = true },
-	"ignore-no-local":       func(f *Faults) { f.IgnoreNoLocal = true },
-	"drop-subscription-ids": func(f *Faults) { f.DropSubscriptionIDs = true },
-	"broadcast-shared":      func(f *Faults) { f.BroadcastShared = true },
-	"never-expire":          func(f *Faults) { f.NeverExpire = true },
+	"drop-will":              func(f *Faults) { f.DropWill = true },
+	"forget-retained":        func(f *Faults) { f.ForgetRetained = true },
+	"qos2-twice":             func(f *Faults) { f.QoS2Twice = true },
+	"widen-plus":             func(f *Faults) { f.WidenPlus = true },
+	"ignore-keepalive":       func(f *Faults) { f.IgnoreKeepalive = true },
+	"resume-as-clean":        func(f *Faults) { f.ResumeAsClean = true },
+	"live-retain-flag":       func(f *Faults) { f.LiveRetainFlag = true },
+	"no-dup-on-resend":       func(f *Faults) { f.NoDupOnResend = true },
+	"dollar-wildcard":        func(f *Faults) { f.DollarWildcard = true },
+	"accept-second-connect":  func(f *Faults) { f.AcceptSecondConnect = true },
+	"ignore-unsubscribe":     func(f *Faults) { f.IgnoreUnsubscribe = true },
+	"grant-invalid-filters":  func(f *Faults) { f.GrantInvalidFilters = true },
+	"downgrade-to-qos0":      func(f *Faults) { f.DowngradeToQoS0 = true },
+	"reverse-queue":          func(f *Faults) { f.ReverseQueue = true },
+	"normalise-separators":   func(f *Faults) { f.NormaliseSeparators = true },
+	"ignore-no-local":        func(f *Faults) { f.IgnoreNoLocal = true },
+	"drop-subscription-ids":  func(f *Faults) { f.DropSubscriptionIDs = true },
+	"broadcast-shared":       func(f *Faults) { f.BroadcastShared = true },
+	"never-expire":           func(f *Faults) { f.NeverExpire = true },
+	"ignore-receive-maximum": func(f *Faults) { f.IgnoreReceiveMax = true },
+	"drop-user-properties":   func(f *Faults) { f.DropUserProperties = true },
+	"ignore-max-packet-size": func(f *Faults) { f.IgnoreMaxPacketSize = true },
+	"ignore-retain-handling": func(f *Faults) { f.IgnoreRetainHandling = true },
+	"shared-qos2-elsewhere":  func(f *Faults) { f.SharedQoS2Elsewhere = true },
+	"sessions-never-expire":  func(f *Faults) { f.SessionsNeverExpire = true },
+	"alias-beyond-maximum":   func(f *Faults) { f.AliasBeyondMaximum = true },
+	"bare-closes":            func(f *Faults) { f.BareCloses = true },
 }
 
 // FaultNames lists the faults by name.

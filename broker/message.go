@@ -82,6 +82,8 @@ type delivery struct {
 	// session through, so it can go to another member if this session
 	// ends before acknowledging it; nil for an ordinary subscription.
 	share *shareGroup
+	// seq is the delivery's key in the store (durable.go); 0: not stored.
+	seq uint64
 }
 
 // publishPacket builds the PUBLISH that delivers d. A 3.1.1 or 3.1

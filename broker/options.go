@@ -12,6 +12,7 @@ import (
 	"github.com/mqttbench/mqttbench/acl"
 	"github.com/mqttbench/mqttbench/auth"
 	"github.com/mqttbench/mqttbench/packetgen"
+	"github.com/mqttbench/mqttbench/store"
 )
 
 // Options configure a Server. The zero value is a usable broker: every
@@ -118,6 +119,14 @@ type Options struct {
 	// AuthMethod, when set, offers enhanced authentication (§4.12) with
 	// this method; a CONNECT naming another gets CONNACK 0x8C.
 	AuthMethod auth.Method
+
+	// Store, when set, keeps sessions (subscriptions, expiry deadlines,
+	// QoS 1 and 2 messages queued and in flight both ways), retained
+	// messages and wills across restarts: New restores what it holds, and
+	// acknowledgements wait until what they promise is durable (see
+	// package store for the fsync policies). The server owns it from New
+	// on and closes it in Close. Nil keeps everything in memory.
+	Store *store.Store
 
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger

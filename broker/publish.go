@@ -14,6 +14,9 @@ import (
 // more unreleased QoS 2 messages than the Receive Maximum.
 func (c *conn) handlePublish(p *packetgen.Publish) error {
 	c.srv.opts.Faults.panicOn(p.Topic)
+	if st := c.srv.store; st != nil {
+		st.Throttle() // the store is behind: let TCP slow the publisher
+	}
 	c.srv.stats.Received.Add(1)
 	var props *packetgen.Properties
 	if c.v5 {
@@ -41,6 +44,9 @@ func (c *conn) handlePublish(p *packetgen.Publish) error {
 		}
 	}
 	m := newMessage(p.Topic, p.Payload, p.QoS, p.Retain, c.clientID(), props, time.Now(), c.srv.opts.Faults.NeverExpire)
+	if m.props != nil && c.srv.opts.Faults.DropUserProperties {
+		m.props.UserProperties = nil
+	}
 	switch p.QoS {
 	case 0:
 		c.srv.publish(m)
@@ -48,8 +54,16 @@ func (c *conn) handlePublish(p *packetgen.Publish) error {
 		if code == packetgen.Success {
 			code = c.route(m)
 		}
-		c.send(&packetgen.Puback{PacketID: p.PacketID, ReasonCode: c.code(code)}) // MQTT-4.3.2-2 (3.1.1) / MQTT-4.3.2-4 (5.0)
+		c.sendDurable(&packetgen.Puback{PacketID: p.PacketID, ReasonCode: c.code(code)}) // MQTT-4.3.2-2 (3.1.1) / MQTT-4.3.2-4 (5.0)
 	case 2:
+		if st := c.srv.store; st != nil {
+			// The identifier and the deliveries it stands for go into one
+			// batch: apart, a crash could keep the identifier and lose the
+			// deliveries (the re-sent message would not be routed again),
+			// or the other way round (it would be delivered twice).
+			st.Hold()
+			defer st.Release()
+		}
 		s := c.sess
 		s.mu.Lock()
 		_, seen := s.inboundQoS2[p.PacketID]
@@ -59,6 +73,9 @@ func (c *conn) handlePublish(p *packetgen.Publish) error {
 				s.inboundQoS2 = map[uint16]struct{}{}
 			}
 			s.inboundQoS2[p.PacketID] = struct{}{}
+			if st := s.stored(); st != nil && !seen {
+				st.PutInbound(s.id, p.PacketID)
+			}
 		}
 		s.mu.Unlock()
 		if over && c.v5 {
@@ -70,7 +87,7 @@ func (c *conn) handlePublish(p *packetgen.Publish) error {
 			// (MQTT-4.3.3-10).
 			code = c.route(m)
 		}
-		c.send(&packetgen.Pubrec{PacketID: p.PacketID, ReasonCode: c.code(code)}) // MQTT-4.3.3-2 (3.1.1) / MQTT-4.3.3-6 (5.0)
+		c.sendDurable(&packetgen.Pubrec{PacketID: p.PacketID, ReasonCode: c.code(code)}) // MQTT-4.3.3-2 (3.1.1) / MQTT-4.3.3-6 (5.0)
 	}
 	return nil
 }

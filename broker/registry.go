@@ -22,6 +22,7 @@ import (
 // which publishes such a will. It reports false when the server is
 // closing.
 func (s *Server) attach(c *conn, clientID string, clean bool, expiry uint32, ack *packetgen.Connack) bool {
+	defer s.holdStore()() // a will going out and its record's end commit together
 	var ended endedSession
 	defer ended.finish(s)
 	s.mu.Lock()
@@ -56,6 +57,8 @@ func (s *Server) attach(c *conn, clientID string, clean bool, expiry uint32, ack
 	sess.conn = c
 	sess.expiry = expiry
 	sess.rules = c.rules
+	sess.user = c.user
+	s.storeAttachLocked(sess, c, present)
 	c.sess = sess
 	ack.SessionPresent = present && c.enc.Version != packetgen.V31
 	c.send(ack)
@@ -75,6 +78,7 @@ func (s *Server) attach(c *conn, clientID string, clean bool, expiry uint32, ack
 // first (MQTT-3.1.2-8); not at all when another connection resumed the
 // session within the delay (MQTT-3.1.3-9).
 func (s *Server) detach(sess *session, c *conn, w *will) {
+	defer s.holdStore()()
 	var ended endedSession
 	defer ended.finish(s)
 	s.mu.Lock()
@@ -86,10 +90,11 @@ func (s *Server) detach(sess *session, c *conn, w *will) {
 		sess.conn = nil
 	}
 	switch {
-	case !live || s.closed:
+	case !live || (s.closed && !sess.durable):
 		// Discarded already (a clean start took the identifier), or the
 		// server is closing: the session has ended, and no timer may
-		// outlive the server.
+		// outlive the server. A stored session lives on, its timers
+		// stopped (they start again with the next server).
 		ended.will = w.now()
 	case !mine:
 		// Resumed by a newer connection, which came within any delay.
@@ -109,7 +114,8 @@ func (s *Server) detach(sess *session, c *conn, w *will) {
 				sess.waitWillLocked(w)
 			}
 		}
-		if sess.expiry != neverExpires {
+		sess.storeDetachLocked(time.Now())
+		if sess.expiry != neverExpires && !s.closed && !s.opts.Faults.SessionsNeverExpire {
 			// The timer is read back under the locks, so one stopped too
 			// late (a resume raced it) does nothing.
 			var t *time.Timer
@@ -122,6 +128,7 @@ func (s *Server) detach(sess *session, c *conn, w *will) {
 
 // expire ends an offline session whose expiry interval has passed.
 func (s *Server) expire(sess *session, t **time.Timer) {
+	defer s.holdStore()()
 	var ended endedSession
 	defer ended.finish(s)
 	s.mu.Lock()
@@ -154,6 +161,7 @@ func (e *endedSession) finish(s *Server) {
 // (the session's end comes first), and so are the messages it held from
 // shared subscriptions. s.mu held, sess.mu not.
 func (s *Server) endSessionLocked(sess *session) endedSession {
+	s.unstoreSessionLocked(sess)
 	s.dropSubsLocked(sess)
 	if s.sessions[sess.id] == sess {
 		delete(s.sessions, sess.id)
@@ -193,18 +201,36 @@ type pendingWill struct {
 }
 
 // waitWillLocked publishes w after its delay, or earlier if the session
-// ends first. sess.mu held.
+// ends first. Server.mu and sess.mu held.
 func (sess *session) waitWillLocked(w *will) {
 	delay := w.delay
 	if sess.expiry < delay {
 		delay = sess.expiry // the session ends first: publish then
 	}
+	sess.armWillLocked(w, time.Now().Add(time.Duration(delay)*time.Second))
+}
+
+// armWillLocked publishes w at a time, and stores it to be published then
+// should the broker stop first. A closing server arms no timer. Server.mu
+// and sess.mu held.
+func (sess *session) armWillLocked(w *will, at time.Time) {
 	pw := &pendingWill{w: w}
-	pw.timer = time.AfterFunc(time.Duration(delay)*time.Second, func() {
+	if st := sess.stored(); st != nil {
+		st.PutWill(storedWill(sess.id, w, at))
+	}
+	if sess.srv.closed {
+		sess.will = pw
+		return
+	}
+	pw.timer = time.AfterFunc(time.Until(at), func() {
+		defer sess.srv.holdStore()()
 		sess.mu.Lock()
 		mine := sess.will == pw
 		if mine {
 			sess.will = nil
+			if st := sess.stored(); st != nil {
+				st.DeleteWill(sess.id)
+			}
 		}
 		sess.mu.Unlock()
 		if mine {
@@ -222,7 +248,9 @@ func (sess *session) stopTimersLocked() {
 		sess.expireAt = nil
 	}
 	if sess.will != nil {
-		sess.will.timer.Stop()
+		if sess.will.timer != nil {
+			sess.will.timer.Stop()
+		}
 		sess.will = nil
 	}
 }

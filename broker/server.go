@@ -18,14 +18,16 @@ import (
 
 	"github.com/mqttbench/mqttbench/packetgen"
 	"github.com/mqttbench/mqttbench/packetgen/topic"
+	"github.com/mqttbench/mqttbench/store"
 )
 
 // Server is an MQTT broker. Create it with New; serve listeners with Start
 // or Serve and single connections with ServeConn; stop it with Close or
 // Shutdown.
 type Server struct {
-	opts Options
-	log  *slog.Logger
+	opts  Options
+	log   *slog.Logger
+	store *store.Store // nil: everything in memory (durable.go)
 
 	mu        sync.RWMutex
 	sessions  map[string]*session
@@ -60,14 +62,19 @@ var ErrServerClosed = errors.New("broker: server closed")
 // New returns a broker with opts, defaults filled in.
 func New(opts Options) *Server {
 	opts = opts.withDefaults()
-	return &Server{
+	s := &Server{
 		opts:     opts,
 		log:      opts.Logger,
+		store:    opts.Store,
 		sessions: map[string]*session{},
 		retained: map[string]*message{},
 		groups:   map[string]*shareGroup{},
 		conns:    map[*conn]struct{}{},
 	}
+	if s.store != nil {
+		s.restore(s.store.Recovered())
+	}
+	return s
 }
 
 // Stats returns the broker's counters.
@@ -179,7 +186,8 @@ func (s *Server) ServeConn(nc net.Conn) error {
 }
 
 // Close stops listening, closes every connection and waits for them to
-// end. Sessions and retained messages are dropped with the server.
+// end. Sessions and retained messages are dropped with the server, unless
+// it has a store: then they are in it, and Close closes the store.
 func (s *Server) Close() error {
 	return s.Shutdown(context.Background())
 }
@@ -212,12 +220,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	if s.store != nil {
+		// After the connections: their wills and last changes go in.
+		if cerr := s.store.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
 }
 
 var errServerShutdown = errors.New("server shutting down")
@@ -353,6 +368,7 @@ func (s *Server) faultyMatchLocked(n string, fn func(string, *session)) {
 func (s *Server) retain(m *message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.storeRetainedLocked(m)
 	if len(m.payload) == 0 {
 		delete(s.retained, string(m.topic))
 		return

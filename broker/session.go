@@ -46,6 +46,11 @@ type session struct {
 	// stopped when a connection resumes the session.
 	expireAt *time.Timer
 	will     *pendingWill
+
+	// durable: the session is kept in the store (durable.go); user is the
+	// client's user name, for the ACL after a restart.
+	durable bool
+	user    string
 }
 
 // neverExpires is the Session Expiry Interval that keeps a session for
@@ -71,6 +76,9 @@ func newSession(srv *Server, id string, expiry uint32) *session {
 // client: the broker's window, or less when the client's Receive Maximum
 // says so (MQTT-3.3.4-9). s.mu held, s.conn set.
 func (s *session) window() int {
+	if s.srv.opts.Faults.IgnoreReceiveMax {
+		return s.srv.opts.InflightWindow
+	}
 	return min(s.srv.opts.InflightWindow, int(s.conn.recvMax))
 }
 
@@ -100,6 +108,7 @@ func (s *session) enqueue(d delivery) {
 		s.srv.stats.dropped.Add(1)
 		return
 	}
+	s.storeNewLocked(&d, 0)
 	s.queued = append(s.queued, d)
 }
 
@@ -110,6 +119,7 @@ func (s *session) enqueue(d delivery) {
 func (s *session) sendNow(d delivery, now time.Time) {
 	c := s.conn
 	if d.msg.expired(now) {
+		s.unstoreLocked(d.seq)
 		return
 	}
 	if d.qos == 0 {
@@ -117,16 +127,19 @@ func (s *session) sendNow(d delivery, now time.Time) {
 		if c.fits(p) {
 			c.send(p)
 		}
+		s.unstoreLocked(d.seq)
 		return
 	}
 	o := &outbound{delivery: d, id: s.allocID()}
 	p := d.publishPacket(o.id, false, c.v5, now)
 	if !c.fits(p) {
 		s.srv.stats.dropped.Add(1)
+		s.unstoreLocked(d.seq)
 		return
 	}
 	s.inflight = append(s.inflight, o)
-	c.send(p)
+	s.storeSentLocked(o)
+	c.sendOut(p)
 }
 
 // allocID returns a packet identifier not in flight (MQTT-2.3.1-2).
@@ -180,9 +193,9 @@ func (s *session) resume() {
 	now := time.Now()
 	for _, o := range s.inflight {
 		if o.released {
-			s.conn.send(&packetgen.Pubrel{PacketID: o.id})
+			s.conn.sendDurable(&packetgen.Pubrel{PacketID: o.id})
 		} else {
-			s.conn.send(o.publishPacket(o.id, !s.srv.opts.Faults.NoDupOnResend, s.conn.v5, now))
+			s.conn.sendDurable(o.publishPacket(o.id, !s.srv.opts.Faults.NoDupOnResend, s.conn.v5, now))
 		}
 	}
 	s.pump()
@@ -196,6 +209,7 @@ func (s *session) acked(id uint16, qos packetgen.QoS) {
 	if i < 0 || s.inflight[i].qos != qos || (qos == 2 && !s.inflight[i].released) {
 		return // unknown or out of step: nothing to release
 	}
+	s.unstoreLocked(s.inflight[i].seq)
 	s.inflight = slices.Delete(s.inflight, i, i+1)
 	s.pump()
 }
@@ -211,13 +225,15 @@ func (s *session) received(id uint16, code packetgen.ReasonCode) {
 	i := s.findInflight(id)
 	if code.IsError() {
 		if i >= 0 && s.inflight[i].qos == 2 && !s.inflight[i].released {
+			s.unstoreLocked(s.inflight[i].seq)
 			s.inflight = slices.Delete(s.inflight, i, i+1)
 			s.pump()
 		}
 		return
 	}
-	if i >= 0 && s.inflight[i].qos == 2 {
+	if i >= 0 && s.inflight[i].qos == 2 && !s.inflight[i].released {
 		s.inflight[i].released = true
+		s.storeSentLocked(s.inflight[i])
 	}
 	if s.conn == nil {
 		return
@@ -229,7 +245,7 @@ func (s *session) received(id uint16, code packetgen.ReasonCode) {
 	if i < 0 && s.conn.v5 {
 		rel.ReasonCode = packetgen.PacketIdentifierNotFound
 	}
-	s.conn.send(rel)
+	s.conn.sendDurable(rel) // once the release is stored
 }
 
 // orphans takes the messages a session will never deliver because it is
@@ -240,7 +256,7 @@ func (s *session) received(id uint16, code packetgen.ReasonCode) {
 func (s *session) orphans() []delivery {
 	var out []delivery
 	for _, o := range s.inflight {
-		if o.share != nil && o.qos == 1 {
+		if o.share != nil && (o.qos == 1 || s.srv.opts.Faults.SharedQoS2Elsewhere) {
 			d := o.delivery
 			d.subIDs = nil
 			out = append(out, d)

@@ -39,6 +39,9 @@ func (c *conn) handleSubscribe(p *packetgen.Subscribe) error {
 	granted := make([]newSub, 0, len(p.Subscriptions))
 	for i, sub := range p.Subscriptions {
 		ns := newSub{filter: sub.Filter, inner: sub.Filter, rh: sub.RetainHandling}
+		if o.Faults.IgnoreRetainHandling {
+			ns.rh = 0
+		}
 		shared := c.v5 && topic.IsShared(sub.Filter)
 		var err error
 		if shared {
@@ -75,7 +78,7 @@ func (c *conn) handleSubscribe(p *packetgen.Subscribe) error {
 		granted = append(granted, ns)
 	}
 	existed := c.srv.subscribe(c.sess, granted)
-	c.send(&packetgen.Suback{PacketID: p.PacketID, ReasonCodes: codes})
+	c.sendDurable(&packetgen.Suback{PacketID: p.PacketID, ReasonCodes: codes})
 	for i, ns := range granted {
 		if ns.sub.share != nil || ns.rh == 2 || (ns.rh == 1 && existed[i]) {
 			continue
@@ -118,7 +121,7 @@ func (c *conn) handleUnsubscribe(p *packetgen.Unsubscribe) {
 			}
 		}
 	}
-	c.send(ack)
+	c.sendDurable(ack)
 }
 
 // validFilter reports whether f is a valid 5.0 topic filter, shared or not.
@@ -149,6 +152,7 @@ func (s *Server) subscribe(sess *session, subs []newSub) []bool {
 			s.subs.Add(ns.filter, sess)
 		}
 		sess.subs[ns.filter] = ns.sub
+		sess.storeSubLocked(ns.filter, ns.sub)
 	}
 	return existed
 }
@@ -163,6 +167,7 @@ func (s *Server) unsubscribe(sess *session, filters []string) []bool {
 		if sub, ok := sess.subs[f]; ok {
 			delete(sess.subs, f)
 			s.removeSubLocked(sess, f, sub)
+			sess.unstoreSubLocked(f)
 			removed[i] = true
 		}
 	}

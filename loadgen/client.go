@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -263,11 +264,13 @@ func (c *client) serve(conn net.Conn, rd *reader, st *connState) {
 }
 
 // drop cleans up after a connection; it returns the reason to count: ours
-// (a failed write, a keep alive timeout) beats the read error it caused.
+// (a failed write, a keep alive timeout) beats the read error it caused,
+// but not a DISCONNECT in which the broker gave its own reason (5.0).
 func (c *client) drop(conn net.Conn, err error) error {
 	a := c.a
 	c.mu.Lock()
-	if c.failed != nil {
+	var de *DisconnectError
+	if c.failed != nil && !errors.As(err, &de) {
 		err = c.failed
 	}
 	if c.ready {

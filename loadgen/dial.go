@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/netip"
@@ -52,7 +53,7 @@ type shardDialer struct {
 	locals  []*net.Dialer
 	per     int
 	// index puts the connection index in the dial's context, where the
-	// TLS hooks find it (tlsRun.configure).
+	// TLS hooks find it.
 	index bool
 }
 
@@ -69,14 +70,25 @@ func newShardDialer(urls []string, sources []netip.Addr, sh Shard, opts transpor
 		o := opts
 		if rt != nil {
 			if pu, err := transport.Parse(u); err == nil && pu.Secure() {
+				// The caller's own hooks, if any, run first.
+				o.TLSConfig = func(cfg *tls.Config) {
+					if opts.TLSConfig != nil {
+						opts.TLSConfig(cfg)
+					}
+					rt.configureShared(cfg)
+				}
+				if rt.own != nil {
+					o.TLSConn = func(ctx context.Context, cfg *tls.Config) {
+						if opts.TLSConn != nil {
+							opts.TLSConn(ctx, cfg)
+						}
+						rt.configure(ctx, cfg)
+					}
+				}
 				if rt.certs != nil || rt.own != nil {
-					o.TLSConn = rt.configure
 					d.index = true
 				}
-				if rt.shared != nil {
-					o.TLSSessionCache = rt.shared
-				}
-				if !pu.WebSocket() && rt.wrap {
+				if !pu.WebSocket() && rt.wrap && opts.WrapConn == nil {
 					o.WrapConn = wrapNonblocking
 				}
 			}

@@ -186,10 +186,19 @@ func (w *idleWatcher) run() {
 	defer close(w.done)
 	events := make([]syscall.EpollEvent, 256)
 	last := time.Now()
+	wait := int(sweepEvery / time.Millisecond)
 	for {
-		n, err := syscall.EpollWait(w.epfd, events, int(sweepEvery/time.Millisecond))
+		n, err := syscall.EpollWait(w.epfd, events, wait)
 		if err != nil && !errors.Is(err, syscall.EINTR) {
 			n = 0
+		}
+		// While events keep coming, look for more without blocking: a
+		// blocking wait gives up the processor, and on a busy generator
+		// the watcher would then queue behind every other goroutine for
+		// each batch (keep alive answers going unread).
+		wait = int(sweepEvery / time.Millisecond)
+		if n > 0 {
+			wait = 0
 		}
 		for _, ev := range events[:max(n, 0)] {
 			pos := int(ev.Fd)

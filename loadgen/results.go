@@ -16,10 +16,12 @@ import (
 type Histogram = hdr.Histogram
 
 // A results directory holds summary.json and one HdrHistogram interval log
-// per metric (connect.hlog, subscribe.hlog, publish_ack.hlog, e2e.hlog,
-// send_lag.hlog): one line per second, readable by HdrHistogram's own
-// tools (HistogramLogProcessor, HdrHistogramVisualizer) and by
-// ReadResults, so runs can be re-reported and merged later.
+// per metric (tcp_connect.hlog, tls_handshake.hlog, ws_upgrade.hlog,
+// connect.hlog, subscribe.hlog, publish_ack.hlog, e2e.hlog, send_lag.hlog;
+// a phase the transport does not have stays empty): one line per second,
+// readable by HdrHistogram's own tools (HistogramLogProcessor,
+// HdrHistogramVisualizer) and by ReadResults, so runs can be re-reported
+// and merged later.
 const SummaryFile = "summary.json"
 
 // LogFile names a metric's interval log.

@@ -129,10 +129,10 @@ type connIndexKey struct{}
 type tlsRun struct {
 	opts  ClientTLS
 	certs *certStore // nil without per-connection certificates
-	// shared is the session cache of connections without certificates of
-	// their own; own holds one session per connection (by position in
-	// the shard) for those with.
-	shared tls.ClientSessionCache
+	// shared gives each broker URL a session cache for connections
+	// without certificates of their own; own holds one session per
+	// connection (by position in the shard) for those with.
+	shared bool
 	own    []sessionSlot
 	shard  Shard
 	// wrap gives TLS connections the wrapper the idle watcher reads
@@ -140,7 +140,7 @@ type tlsRun struct {
 	wrap bool
 
 	mu         sync.Mutex
-	negotiated map[[2]uint16]uint64 // version, cipher suite
+	negotiated map[[3]uint16]uint64 // version, cipher suite, key exchange
 	handshakes uint64
 	resumed    uint64
 }
@@ -160,38 +160,56 @@ func newTLSRun(opts ClientTLS, sh Shard, total int) (*tlsRun, error) {
 		if opts.PerConnection() {
 			rt.own = make([]sessionSlot, sh.Size(total))
 		} else {
-			rt.shared = tls.NewLRUClientSessionCache(256)
+			rt.shared = true
 		}
 	}
 	return rt, nil
 }
 
-// position is connection i's place in the shard, or -1.
-func (rt *tlsRun) position(i int) int {
-	if !rt.shard.Owns(i) {
+// shardPosition is connection i's place in shard sh, or -1 when another
+// shard owns it.
+func shardPosition(sh Shard, i int) int {
+	switch {
+	case !sh.Owns(i):
 		return -1
-	}
-	if rt.shard.Whole() {
+	case sh.Whole():
 		return i
 	}
-	return (i - rt.shard.Index) / rt.shard.Count
+	return (i - sh.Index) / sh.Count
+}
+
+// configureShared is the transport's TLSConfig hook, once per broker
+// URL: a session cache of the broker's own (crypto/tls keys sessions by
+// server name, which brokers on one host share), and the certificate of
+// each connection found by the index its dial carries, so that no
+// connection needs a config of its own for it.
+func (rt *tlsRun) configureShared(cfg *tls.Config) {
+	if rt.shared {
+		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(16)
+	}
+	if rt.certs != nil {
+		// Always the connection's certificate, whatever CAs the broker
+		// says it accepts: what it does with it is what is measured.
+		cfg.Certificates = nil
+		cfg.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			i, ok := cri.Context().Value(connIndexKey{}).(int)
+			if !ok {
+				return &tls.Certificate{}, nil // none: not one of the run's dials
+			}
+			return rt.certs.get(i)
+		}
+	}
 }
 
 // configure is the transport's TLSConn hook for connections with
-// certificates or sessions of their own: it finds them by the index the
-// dial carries. (A cache shared by all goes in transport.Options.)
+// sessions of their own: it gives each its slot, found by the index its
+// dial carries.
 func (rt *tlsRun) configure(ctx context.Context, cfg *tls.Config) {
 	i, ok := ctx.Value(connIndexKey{}).(int)
 	if !ok {
 		return
 	}
-	if rt.certs != nil {
-		// Always the connection's certificate, whatever CAs the broker
-		// says it accepts: what it does with it is what is measured.
-		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return rt.certs.get(i) }
-		cfg.Certificates = nil
-	}
-	if pos := rt.position(i); rt.own != nil && pos >= 0 {
+	if pos := shardPosition(rt.shard, i); rt.own != nil && pos >= 0 {
 		cfg.ClientSessionCache = &rt.own[pos]
 	}
 }
@@ -204,9 +222,9 @@ func (rt *tlsRun) observe(nc net.Conn) {
 	}
 	rt.mu.Lock()
 	if rt.negotiated == nil {
-		rt.negotiated = map[[2]uint16]uint64{}
+		rt.negotiated = map[[3]uint16]uint64{}
 	}
-	rt.negotiated[[2]uint16{st.Version, st.CipherSuite}]++
+	rt.negotiated[[3]uint16{st.Version, st.CipherSuite, uint16(st.CurveID)}]++
 	rt.handshakes++
 	if st.DidResume {
 		rt.resumed++
@@ -227,7 +245,11 @@ func (rt *tlsRun) summary() *reports.LoadTLS {
 		l.ClientCerts = rt.certs.describe()
 	}
 	for k, n := range rt.negotiated {
-		l.Negotiated = append(l.Negotiated, reports.LoadTLSParams{Version: tls.VersionName(k[0]), Cipher: tls.CipherSuiteName(k[1]), Count: n})
+		p := reports.LoadTLSParams{Version: tls.VersionName(k[0]), Cipher: tls.CipherSuiteName(k[1]), Count: n}
+		if k[2] != 0 {
+			p.Group = tls.CurveID(k[2]).String()
+		}
+		l.Negotiated = append(l.Negotiated, p)
 	}
 	sortNegotiated(l.Negotiated)
 	return l
@@ -241,10 +263,7 @@ func sortNegotiated(ps []reports.LoadTLSParams) {
 			}
 			return 1
 		}
-		if c := strings.Compare(a.Version, b.Version); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Cipher, b.Cipher)
+		return strings.Compare(a.Version+" "+a.Cipher+" "+a.Group, b.Version+" "+b.Cipher+" "+b.Group)
 	})
 }
 
@@ -265,7 +284,9 @@ func mergeTLS(a, b *reports.LoadTLS) *reports.LoadTLS {
 		a.ClientCerts = b.ClientCerts
 	}
 	for _, p := range b.Negotiated {
-		i := slices.IndexFunc(a.Negotiated, func(q reports.LoadTLSParams) bool { return q.Version == p.Version && q.Cipher == p.Cipher })
+		i := slices.IndexFunc(a.Negotiated, func(q reports.LoadTLSParams) bool {
+			return q.Version == p.Version && q.Cipher == p.Cipher && q.Group == p.Group
+		})
 		if i < 0 {
 			a.Negotiated = append(a.Negotiated, p)
 		} else {

@@ -108,14 +108,16 @@ func loadClientPair(certPath, keyPath string) (tls.Certificate, error) {
 }
 
 // prepare makes the certificate of every connection of the shard, on all
-// cores; the first failure stops it.
+// cores. A failure stops it; the error is the lowest connection's that
+// failed (every lower one was handed out before it, so has been tried).
 func (s *certStore) prepare() error {
 	n := s.shard.Size(s.total)
 	byPos := make([]*tls.Certificate, n)
 	var next atomic.Int64
 	var failed atomic.Bool
-	var once sync.Once
+	var mu sync.Mutex
 	var first error
+	firstPos := n
 	var wg sync.WaitGroup
 	for range min(n, runtime.GOMAXPROCS(0)) {
 		wg.Add(1)
@@ -132,7 +134,11 @@ func (s *certStore) prepare() error {
 				}
 				c, err := s.make(i)
 				if err != nil {
-					once.Do(func() { first = err })
+					mu.Lock()
+					if pos < firstPos {
+						first, firstPos = err, pos
+					}
+					mu.Unlock()
 					failed.Store(true)
 					return
 				}
@@ -150,14 +156,8 @@ func (s *certStore) prepare() error {
 
 // get is connection i's certificate.
 func (s *certStore) get(i int) (*tls.Certificate, error) {
-	if s.byPos != nil && s.shard.Owns(i) {
-		pos := i
-		if !s.shard.Whole() {
-			pos = (i - s.shard.Index) / s.shard.Count
-		}
-		if pos < len(s.byPos) {
-			return s.byPos[pos], nil
-		}
+	if pos := shardPosition(s.shard, i); s.byPos != nil && pos >= 0 && pos < len(s.byPos) {
+		return s.byPos[pos], nil
 	}
 	return s.make(i)
 }

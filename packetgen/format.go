@@ -36,8 +36,8 @@ func Format(p Packet) string {
 			w("user", strconv.Quote(p.Username))
 		}
 		if p.PasswordFlag {
-			// Never show a password: only its length.
-			w("password", fmt.Sprintf("<%d bytes>", len(p.Password)))
+			// Never show a password, nor its length.
+			w("password", "<redacted>")
 		}
 		formatProps(&b, "", &p.Properties)
 		if wl := p.Will; wl != nil {

@@ -29,6 +29,10 @@ const (
 	// then failed in its place (SpecResult.Broke). Counted among the
 	// skipped, never the failed.
 	Inconclusive = "inconclusive"
+	// Warning: the spec passed every MUST it checks, but the broker did
+	// not do what the specification says it SHOULD. Counted among the
+	// passed, never the failed.
+	Warning = "warning"
 )
 
 // Conformance is the result of one conformance run.
@@ -51,12 +55,19 @@ type Conformance struct {
 	Statements  []Statement  `json:"statements"`
 	// Answers is how long the broker took over the answers it owed.
 	Answers []AnswerTime `json:"answers,omitempty"`
+	// Capabilities is what a 5.0 broker advertised in CONNACK.
+	Capabilities map[string]any `json:"capabilities,omitempty"`
+	// Notes are findings that blame no statement, such as a capability
+	// the profile and the broker's CONNACK disagree on.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // SpecResult is one spec's outcome.
 type SpecResult struct {
-	Name       string        `json:"name"`
-	Section    string        `json:"section"`
+	Name    string `json:"name"`
+	Section string `json:"section"`
+	// Protocol is the MQTT version the spec spoke ("3.1.1", "5.0").
+	Protocol   string        `json:"protocol,omitempty"`
 	Statements []string      `json:"statements"`
 	Labels     []string      `json:"labels,omitempty"`
 	State      string        `json:"state"`
@@ -85,10 +96,13 @@ type Breach struct {
 
 // Statement is the verdict on one normative statement.
 type Statement struct {
-	ID      string   `json:"id"`
-	Verdict string   `json:"verdict"` // passed, failed, deviation, inconclusive, interrupted, skipped, not-testable, not-covered
-	Reason  string   `json:"reason,omitempty"`
-	Specs   []string `json:"specs,omitempty"`
+	ID string `json:"id"`
+	// Protocol is the version whose statement it is: a run of several
+	// versions has verdicts for each.
+	Protocol string   `json:"protocol,omitempty"`
+	Verdict  string   `json:"verdict"` // passed, failed, deviation, warning, inconclusive, interrupted, skipped, not-testable, not-covered
+	Reason   string   `json:"reason,omitempty"`
+	Specs    []string `json:"specs,omitempty"`
 	// BrokenIn names the specs (citing other statements) in whose steps
 	// this statement was found broken.
 	BrokenIn []string `json:"broken_in,omitempty"`
@@ -106,11 +120,11 @@ type AnswerTime struct {
 }
 
 // Counts tallies specs by state; interrupted and inconclusive specs count
-// as skipped.
+// as skipped, specs with warnings as passed.
 func (c *Conformance) Counts() (passed, failed, skipped, deviations int) {
 	for _, s := range c.Specs {
 		switch s.State {
-		case Passed:
+		case Passed, Warning:
 			passed++
 		case Failed:
 			failed++
@@ -152,6 +166,13 @@ func (c *Conformance) SummaryLine() string {
 	var notes []string
 	if n := len(c.InconclusiveSpecs()); n > 0 {
 		notes = append(notes, fmt.Sprintf("%d inconclusive", n))
+	}
+	switch n := len(c.WarningSpecs()); n {
+	case 0:
+	case 1:
+		notes = append(notes, "1 warning")
+	default:
+		notes = append(notes, fmt.Sprintf("%d warnings", n))
 	}
 	if d > 0 {
 		notes = append(notes, fmt.Sprintf("%d known deviations", d))
@@ -201,16 +222,50 @@ func (c *Conformance) InconclusiveSpecs() []SpecResult {
 	return out
 }
 
+// WarningSpecs are the specs that passed with warnings (SHOULDs broken).
+func (c *Conformance) WarningSpecs() []SpecResult {
+	var out []SpecResult
+	for _, s := range c.Specs {
+		if s.State == Warning {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // BrokenStatements lists the distinct statements the broker breaks
 // (verdict failed), in statement order. Verdicts must have run.
 func (c *Conformance) BrokenStatements() []string {
 	var out []string
 	for _, st := range c.Statements {
 		if st.Verdict == Failed {
-			out = append(out, st.ID)
+			out = append(out, st.Label(c.MultiProtocol()))
 		}
 	}
 	return out
+}
+
+// MultiProtocol reports a run of several protocol versions.
+func (c *Conformance) MultiProtocol() bool {
+	seen := ""
+	for _, st := range c.Statements {
+		if st.Protocol != "" && seen != "" && st.Protocol != seen {
+			return true
+		}
+		if st.Protocol != "" {
+			seen = st.Protocol
+		}
+	}
+	return false
+}
+
+// Label is the statement's ID, followed by its version in a run of
+// several versions ("MQTT-3.1.0-1 (5.0)").
+func (st Statement) Label(multi bool) string {
+	if multi && st.Protocol != "" {
+		return st.ID + " (" + st.Protocol + ")"
+	}
+	return st.ID
 }
 
 // Verdicts computes each statement's verdict from the specs that cite it
@@ -243,7 +298,7 @@ func (c *Conformance) Verdicts(all []string, notTestable map[string]string) {
 	// An interrupted or inconclusive spec reached no verdict: it never
 	// fails a statement, but a pass by another spec is not the whole
 	// story either.
-	rank := map[string]int{Failed: 6, Deviation: 5, Inconclusive: 4, Interrupted: 3, Passed: 2, Skipped: 1}
+	rank := map[string]int{Failed: 7, Deviation: 6, Warning: 5, Inconclusive: 4, Interrupted: 3, Passed: 2, Skipped: 1}
 	seen := map[string]bool{}
 	var out []Statement
 	add := func(id string) {

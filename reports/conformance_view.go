@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"slices"
 	"sort"
 )
 
@@ -13,12 +14,18 @@ type Tally struct {
 	Deviations int    `json:"deviations"`
 	// Inconclusive specs are counted here, not among the skipped.
 	Inconclusive int `json:"inconclusive"`
+	// Warnings counts specs that passed with warnings (SHOULDs broken);
+	// they are counted among the passed too.
+	Warnings int `json:"warnings,omitempty"`
 }
 
 func (t *Tally) add(state string) {
 	switch state {
 	case Passed:
 		t.Passed++
+	case Warning:
+		t.Passed++
+		t.Warnings++
 	case Failed:
 		t.Failed++
 	case Deviation:
@@ -55,10 +62,25 @@ func (c *Conformance) tally(keys func(SpecResult) []string, less func(a, b strin
 	return out
 }
 
-// SectionTallies counts specs per specification section, in section order.
+// SectionTallies counts specs per specification section, in section order;
+// in a run of several versions, per section of each ("3.1 CONNECT (5.0)").
 func (c *Conformance) SectionTallies() []Tally {
-	return c.tally(func(s SpecResult) []string { return []string{s.Section} },
-		func(a, b string) bool { return statementLess("MQTT-"+a, "MQTT-"+b) })
+	multi := c.MultiProtocol()
+	return c.tally(func(s SpecResult) []string { return []string{s.sectionKey(multi)} },
+		func(a, b string) bool {
+			if statementLess("MQTT-"+a, "MQTT-"+b) != statementLess("MQTT-"+b, "MQTT-"+a) {
+				return statementLess("MQTT-"+a, "MQTT-"+b)
+			}
+			return a < b
+		})
+}
+
+// sectionKey is the spec's section, with its version in a run of several.
+func (s SpecResult) sectionKey(multi bool) string {
+	if multi && s.Protocol != "" {
+		return s.Section + " (" + s.Protocol + ")"
+	}
+	return s.Section
 }
 
 // LabelTallies counts specs per label, alphabetically.
@@ -67,35 +89,54 @@ func (c *Conformance) LabelTallies() []Tally {
 }
 
 // Statement verdicts in the order reports list them.
-var Verdicts = []string{Passed, Failed, Deviation, Inconclusive, Skipped, "not-testable", "not-covered"}
+var Verdicts = []string{Passed, Failed, Deviation, Warning, Inconclusive, Skipped, "not-testable", "not-covered"}
 
 // VerdictCount is how many statements got one verdict.
 type VerdictCount struct {
 	Verdict string `json:"verdict"`
 	Count   int    `json:"count"`
+	// Protocol is the version counted, in a run of several.
+	Protocol string `json:"protocol,omitempty"`
 }
 
 // VerdictCounts counts statements per verdict, in Verdicts order, leaving
-// out verdicts no statement got.
+// out verdicts no statement got; in a run of several versions, per
+// version.
 func (c *Conformance) VerdictCounts() []VerdictCount {
-	n := map[string]int{}
-	for _, s := range c.Statements {
-		n[s.Verdict]++
+	var protocols []string
+	if c.MultiProtocol() {
+		for _, st := range c.Statements {
+			if len(protocols) == 0 || protocols[len(protocols)-1] != st.Protocol {
+				protocols = append(protocols, st.Protocol)
+			}
+		}
+		sort.Strings(protocols)
+		protocols = slices.Compact(protocols)
+	} else {
+		protocols = []string{""}
 	}
 	var out []VerdictCount
-	for _, v := range Verdicts {
-		if n[v] > 0 {
-			out = append(out, VerdictCount{v, n[v]})
-			delete(n, v)
+	for _, p := range protocols {
+		n := map[string]int{}
+		for _, s := range c.Statements {
+			if p == "" || s.Protocol == p {
+				n[s.Verdict]++
+			}
 		}
-	}
-	rest := make([]string, 0, len(n))
-	for v := range n {
-		rest = append(rest, v)
-	}
-	sort.Strings(rest)
-	for _, v := range rest {
-		out = append(out, VerdictCount{v, n[v]})
+		for _, v := range Verdicts {
+			if n[v] > 0 {
+				out = append(out, VerdictCount{v, n[v], p})
+				delete(n, v)
+			}
+		}
+		rest := make([]string, 0, len(n))
+		for v := range n {
+			rest = append(rest, v)
+		}
+		sort.Strings(rest)
+		for _, v := range rest {
+			out = append(out, VerdictCount{v, n[v], p})
+		}
 	}
 	return out
 }
@@ -105,6 +146,17 @@ func (c *Conformance) Failures() []SpecResult {
 	var out []SpecResult
 	for _, s := range c.sortedSpecs() {
 		if s.State == Failed {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Warnings are the specs that passed with warnings, in section order.
+func (c *Conformance) Warnings() []SpecResult {
+	var out []SpecResult
+	for _, s := range c.sortedSpecs() {
+		if s.State == Warning {
 			out = append(out, s)
 		}
 	}
@@ -127,6 +179,9 @@ func (c *Conformance) sortedSpecs() []SpecResult {
 	out := append([]SpecResult(nil), c.Specs...)
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
+		if a.Protocol != b.Protocol {
+			return a.Protocol < b.Protocol
+		}
 		if a.Section != b.Section {
 			return statementLess("MQTT-"+a.Section, "MQTT-"+b.Section)
 		}

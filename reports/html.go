@@ -114,6 +114,8 @@ type conformancePage struct {
 	// Inconclusive specs, and the statements broken in their steps.
 	Inconclusive []SpecResult
 	Broken       []Statement
+	// Warnings are the specs that passed with SHOULDs broken.
+	Warnings []SpecResult
 }
 
 // WriteConformanceHTML writes the conformance report: summary by section
@@ -121,7 +123,8 @@ type conformancePage struct {
 // trace, statement coverage.
 func WriteConformanceHTML(w io.Writer, c *Conformance) error {
 	d := conformancePage{C: c, Sections: c.SectionTallies(), Labels: c.LabelTallies(),
-		Verdicts: c.VerdictCounts(), Specs: c.sortedSpecs(), Failures: c.Failures(), Inconclusive: c.Inconclusives()}
+		Verdicts: c.VerdictCounts(), Specs: c.sortedSpecs(), Failures: c.Failures(), Inconclusive: c.Inconclusives(),
+		Warnings: c.Warnings()}
 	for _, s := range d.Specs {
 		if s.State == Deviation {
 			d.Deviations = append(d.Deviations, s)

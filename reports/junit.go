@@ -78,16 +78,24 @@ type junitMessage struct {
 func (c *Conformance) WriteJUnit(path string) error {
 	root := junitSuites{Name: "mqttbench conformance " + c.Broker, Time: c.Duration.Seconds()}
 	index := map[string]int{}
+	multi := c.MultiProtocol()
 	for _, s := range c.Specs {
-		i, ok := index[s.Section]
+		// A run of several versions has a testsuite per section of each
+		// ("3.1 CONNECT (5.0)"); the protocol property names the version.
+		section := s.sectionKey(multi)
+		i, ok := index[section]
 		if !ok {
 			i = len(root.Suites)
-			index[s.Section] = i
-			root.Suites = append(root.Suites, junitSuite{Name: s.Section, Properties: []junitProperty{
-				{"broker", c.Broker}, {"protocol", c.Protocol}, {"seed", fmt.Sprint(c.Seed)}}})
+			index[section] = i
+			protocol := s.Protocol
+			if protocol == "" {
+				protocol = c.Protocol
+			}
+			root.Suites = append(root.Suites, junitSuite{Name: section, Properties: []junitProperty{
+				{"broker", c.Broker}, {"protocol", protocol}, {"seed", fmt.Sprint(c.Seed)}}})
 		}
 		suite := &root.Suites[i]
-		tc := junitCase{Name: s.Name, Classname: s.Section, Time: s.Duration.Seconds()}
+		tc := junitCase{Name: s.Name, Classname: section, Time: s.Duration.Seconds()}
 		trace := traceText(s)
 		switch s.State {
 		case Failed:
@@ -109,6 +117,11 @@ func (c *Conformance) WriteJUnit(path string) error {
 		}
 		if s.State != Failed && s.State != Inconclusive {
 			tc.SystemOut = trace
+		}
+		if s.State == Warning {
+			// JUnit has no warning: a passed testcase whose output says
+			// which SHOULD the broker did not follow.
+			tc.SystemOut = "WARNING: " + s.Message + "\n\n" + trace
 		}
 		suite.Tests++
 		suite.Time += s.Duration.Seconds()

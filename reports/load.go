@@ -60,16 +60,17 @@ type LoadTLS struct {
 	ClientCerts string `json:"client_certs,omitempty"`
 }
 
-// LoadTLSParams is a TLS version and cipher suite, by name, and how many
-// handshakes negotiated them.
+// LoadTLSParams is a TLS version, cipher suite and key exchange, by
+// name, and how many handshakes negotiated them.
 type LoadTLSParams struct {
-	Version string `json:"version"` // "TLS 1.3"
-	Cipher  string `json:"cipher"`  // "TLS_AES_128_GCM_SHA256"
+	Version string `json:"version"`         // "TLS 1.3"
+	Cipher  string `json:"cipher"`          // "TLS_AES_128_GCM_SHA256"
+	Group   string `json:"group,omitempty"` // "X25519MLKEM768"; "" when not known
 	Count   uint64 `json:"count"`
 }
 
-// Summary is "TLS 1.3 TLS_AES_128_GCM_SHA256" (others added with their
-// counts), then the handshakes and how many resumed.
+// Summary is "TLS 1.3 TLS_AES_128_GCM_SHA256 X25519MLKEM768" (others
+// added with their counts), then the handshakes and how many resumed.
 func (t *LoadTLS) Summary() string {
 	var b strings.Builder
 	for i, p := range t.Negotiated {
@@ -77,6 +78,9 @@ func (t *LoadTLS) Summary() string {
 			b.WriteString("; ")
 		}
 		b.WriteString(p.Version + " " + p.Cipher)
+		if p.Group != "" {
+			b.WriteString(" " + p.Group)
+		}
 		if len(t.Negotiated) > 1 {
 			fmt.Fprintf(&b, " (%d)", p.Count)
 		}

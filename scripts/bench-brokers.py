@@ -11,7 +11,8 @@ delivered per second at it, and end-to-end p50/p99.
   scripts/bench-brokers.py ref,mosquitto,mochi fan-in,p2p 1
 
 BROKERS: ref (mqttbench broker), mosquitto, mochi, aedes. Each case gets a
-fresh broker process. DUR (default 4s) is each step's publishing time.
+fresh broker process. DUR (default 4s) is each step's publishing time;
+NO_BUILD=1 skips rebuilding bin/mqttbench.
 Rows go to stdout as they finish; JSON lines to results/bench-brokers.jsonl.
 
 --v5 runs MQTT 5.0 with a few properties on every message (V5_PROPS: two
@@ -102,7 +103,8 @@ def main():
     qoss = [int(q) for q in (args[2] if len(args) > 2 else "0,1,2").split(",")]
     dur = os.environ.get("DUR", "4s")
     os.makedirs(os.path.join(ROOT, "results"), exist_ok=True)
-    subprocess.run(["go", "build", "-o", MB, "./cmd/mqttbench"], cwd=ROOT, check=True)
+    if not os.environ.get("NO_BUILD"):  # NO_BUILD=1: use bin/mqttbench as it is
+        subprocess.run(["go", "build", "-o", MB, "./cmd/mqttbench"], cwd=ROOT, check=True)
     log = open(os.path.join(ROOT, "results", "bench-brokers.jsonl"), "a")
     print(f"MQTT {proto}" + (" with " + " ".join(V5_PROPS[2:]) if v5 else ""))
     print(f"{'pattern':8} {'qos':>3} {'broker':10} {'clean rate':>10} {'delivered/s':>11} {'e2e p50':>9} {'e2e p99':>9} {'ack p99':>9}  first unclean")

@@ -5,8 +5,8 @@
 # the same run. Loopback only; every run is bounded by a timeout; every
 # broker started here is stopped on exit.
 #
-#   scripts/bench-load.sh            # everything (about 4 minutes on 2 cores)
-#   SKIP_100K=1 scripts/bench-load.sh
+#   scripts/bench-load.sh            # everything (about 6 minutes on 2 cores)
+#   SKIP_100K=1 SKIP_TLS=1 scripts/bench-load.sh
 #
 # CPU is user+sys of the generator's processes (workers included: they are
 # waited for) from /usr/bin/time, divided by the messages the generator
@@ -209,6 +209,27 @@ if [ -z "${SKIP_100K:-}" ]; then
     --source-ips 127.0.0.2-127.0.0.40 --ramp 10000 --duration 20s
 fi
 
+# TLS: 20,000 idle mqtts:// connections to two reference brokers (one
+# process holds fewer than 20k files), certificates from `mqttbench cert`.
+# First at a ramp the machine keeps up with, for the generator's memory
+# per idle TLS connection; then as fast as handshakes go, full ones and
+# resumed ones (--tls-resume), for TLS connects per second.
+if [ -z "${SKIP_TLS:-}" ]; then
+  "$mb" cert --out "$work/certs" >/dev/null
+  tlsurls=""
+  for k in 1 2; do
+    "$mb" broker --listen tls://127.0.0.1:0 --cert "$work/certs/server.pem" --key "$work/certs/server-key.pem" >"$work/tls$k.out" 2>"$work/tls$k.err" &
+    pids+=($!)
+    for _ in $(seq 1 50); do grep -q "listening on" "$work/tls$k.out" 2>/dev/null && break; sleep 0.1; done
+    tlsurls="$tlsurls${tlsurls:+,}$(awk '/listening on/{print $3; exit}' "$work/tls$k.out")"
+  done
+  tlsargs=(--broker "$tlsurls" --cacert "$work/certs/ca.pem" --connections 20000 --publishers 0 --subscribers 0
+    --source-ips 127.0.0.2-127.0.0.40 --connect-timeout 120s)
+  ours "tls-idle-20k" reference-tls "${tlsargs[@]}" --ramp 500 --duration 10s
+  ours "tls-connect-20k" reference-tls "${tlsargs[@]}" --ramp 2000 --duration 2s
+  ours "tls-resume-20k" reference-tls "${tlsargs[@]}" --ramp 2000 --duration 2s --tls-resume
+fi
+
 python3 - "$rows" <<'PY'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
@@ -230,4 +251,43 @@ print("  ".join("-" * n for n in w))
 for r in rows:
     print(line(r))
 PY
+
+# The TLS runs: connects per second, handshakes resumed, what was
+# negotiated, and memory per idle connection two ways: each worker's heap
+# and stacks grown per connection it holds (what a connection costs), and
+# the summed RSS of every generator process over all connections (fixed
+# costs of three processes included).
+if [ -z "${SKIP_TLS:-}" ]; then
+  python3 - "$work" <<'PY'
+import glob, json, os, sys
+work = sys.argv[1]
+print()
+print("TLS (mqtts://, 20,000 connections, 2 reference brokers; goal: <= 12288 B per idle connection)")
+for name, what in (("tls-idle-20k", "full handshakes, ramp 500/s"),
+                   ("tls-connect-20k", "full handshakes, ramp 2000/s"),
+                   ("tls-resume-20k", "--tls-resume, ramp 2000/s")):
+    d = os.path.join(work, name + "-reference-tls")
+    try:
+        j = json.load(open(os.path.join(d, "summary.json")))
+    except Exception:
+        print(f"  {name}: failed (see {d}.stderr)")
+        continue
+    c, t = j["connections"], j.get("tls") or {}
+    rate = c["ready"] / c["connect_seconds"] if c["connect_seconds"] else 0
+    heap, n = 0.0, 0
+    for f in glob.glob(os.path.join(d, "shard-*", "summary.json")):
+        s = json.load(open(f))["connections"]
+        heap += s.get("mem_per_conn_bytes", 0) * s["target"]
+        n += s["target"]
+    heap = heap / n if n else c.get("mem_per_conn_bytes", 0)
+    neg = "; ".join(f'{x["version"]} {x["cipher"]} {x.get("group", "")}'.strip() for x in t.get("negotiated", []))
+    errs = sum(j.get("errors", {}).values())
+    print(f"  {name:16} {what:30} ready {c['ready']}/{c['target']}, {rate:.0f} TLS connects/s, "
+          f"{t.get('handshakes', 0)} handshakes ({t.get('resumed', 0)} resumed), {neg}, errors {errs}")
+    if name == "tls-idle-20k":
+        verdict = "met" if heap <= 12288 else "NOT met"
+        print(f"  {'':16} memory per idle TLS connection: {heap:.0f} B heap+stacks per worker ({verdict}), "
+              f"{c.get('mem_per_conn_bytes', 0):.0f} B summed RSS of the generator's processes")
+PY
+fi
 echo "runs: $work" >&2

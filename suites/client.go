@@ -20,6 +20,13 @@ type Client struct {
 	held []packetgen.Packet
 	// lastSent is when MustSend last wrote: an answer is timed from it.
 	lastSent time.Time
+	// aliases maps the topic aliases a 5.0 broker set on this connection
+	// to their topics (helpers_v5.go).
+	aliases map[uint16]string
+	// unacked holds the identifiers of QoS 1 and 2 PUBLISH packets sent
+	// and not yet acknowledged, against a 5.0 broker's Receive Maximum
+	// (helpers_v5.go).
+	unacked map[uint16]bool
 }
 
 // ID returns a fresh packet identifier.
@@ -33,6 +40,7 @@ func (c *Client) ID() uint16 {
 
 // MustSend sends p or fails the spec.
 func (c *Client) MustSend(p packetgen.Packet) {
+	c.w.capsGuard(p, packetgen.Size(p, c.Version()))
 	c.lastSent = time.Now()
 	if err := c.Send(p); err != nil {
 		c.w.Failf("%s could not send %s: %v", c.Name, packetgen.Format(p), err)
@@ -41,6 +49,7 @@ func (c *Client) MustSend(p packetgen.Packet) {
 
 // MustSendRaw writes raw bytes or fails the spec.
 func (c *Client) MustSendRaw(b []byte, what string) {
+	c.w.capsGuard(nil, len(b), b...)
 	c.lastSent = time.Now()
 	if err := c.SendRaw(b, what); err != nil {
 		c.w.Failf("%s could not send %s: %v", c.Name, what, err)
@@ -131,9 +140,17 @@ func (c *Client) Subscribe(filter string, qos packetgen.QoS) packetgen.ReasonCod
 // SubscribeMany sends one SUBSCRIBE and checks the SUBACK matches it: same
 // packet identifier (MQTT-3.8.4-2) and one code per filter (MQTT-3.8.4-5).
 func (c *Client) SubscribeMany(subs []packetgen.Subscription) []packetgen.ReasonCode {
+	return c.SubscribePacket(&packetgen.Subscribe{Subscriptions: subs})
+}
+
+// SubscribePacket is SubscribeMany for a SUBSCRIBE of the spec's making
+// (5.0 options and properties); it gets a fresh packet identifier.
+func (c *Client) SubscribePacket(sp *packetgen.Subscribe) []packetgen.ReasonCode {
+	subs := sp.Subscriptions
 	id := c.ID()
+	sp.PacketID = id
 	since := time.Now()
-	c.MustSend(&packetgen.Subscribe{PacketID: id, Subscriptions: subs})
+	c.MustSend(sp)
 	// A broker may send PUBLISH packets (retained messages, deliveries for
 	// other subscriptions) before the SUBACK: keep them for Receive.
 	want := fmt.Sprintf("SUBACK id=%d", id)
@@ -168,9 +185,9 @@ func (c *Client) SubscribeMany(subs []packetgen.Subscription) []packetgen.Reason
 func (c *Client) Granted(filter string, qos packetgen.QoS) packetgen.QoS {
 	rc := c.Subscribe(filter, qos)
 	switch {
-	case rc == packetgen.SubackFailure:
-		c.w.inconclusive("the broker refused the subscription of %s to %q that the spec needs (SUBACK code 0x80); "+
-			"if it lacks a feature, say so in the profile", c.Name, short(filter))
+	case rc == packetgen.SubackFailure || (c.w.is5() && rc.IsError()):
+		c.w.inconclusive("the broker refused the subscription of %s to %q that the spec needs (SUBACK code 0x%02X); "+
+			"if it lacks a feature, say so in the profile", c.Name, short(filter), byte(rc))
 	case rc > 2:
 		c.w.stepFailed(ruleSubackRC, "expected %q to be granted with a code of 0x00, 0x01 or 0x02; got SUBACK code 0x%02X", short(filter), byte(rc))
 	}
@@ -216,12 +233,14 @@ func (c *Client) completeSend(id uint16, qos packetgen.QoS) {
 		if ack.PacketID != id {
 			c.w.stepFailed(rulePubackID, "expected %s at %s; got %s", want, c.Name, packetgen.Format(ack))
 		}
+		c.refusedPublish(ack.ReasonCode, packetgen.Format(ack))
 	case 2:
 		want := fmt.Sprintf("PUBREC id=%d", id)
 		rec := expectAnswer[*packetgen.Pubrec](c, since, rulePubrec, want)
 		if rec.PacketID != id {
 			c.w.stepFailed(rulePubrecID, "expected %s at %s; got %s", want, c.Name, packetgen.Format(rec))
 		}
+		c.refusedPublish(rec.ReasonCode, packetgen.Format(rec))
 		c.MustSend(&packetgen.Pubrel{PacketID: id})
 		want = fmt.Sprintf("PUBCOMP id=%d", id)
 		comp := expectAnswer[*packetgen.Pubcomp](c, c.lastSent, rulePubcomp, want)

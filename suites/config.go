@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -25,10 +26,19 @@ import (
 type Config struct {
 	// Dial connects to the broker under test.
 	Dial wire.Dialer
+	// Transport, when the broker was given as a URL, is the dialer behind
+	// Dial: the WebSocket specs (section 6) open raw WebSockets with it,
+	// and the TLS specs dial with other client certificates.
+	Transport *transport.Dialer
 	// Broker names the target in reports ("tcp://127.0.0.1:1883", "inproc").
 	Broker string
-	// Version is the protocol the specs speak (3.1.1 for now).
+	// Version is the protocol the specs speak: packetgen.V311 (the
+	// default) or packetgen.V5.
 	Version packetgen.Version
+	// Versions, when set, runs the specs of each version in one run
+	// (mqttbench conform --protocol all), with one report and verdicts per
+	// version; Version is then ignored.
+	Versions []packetgen.Version
 	// Profile lists the broker's capabilities and known deviations.
 	Profile Profile
 	// Timeout is how long an answer the broker owes may take (default
@@ -48,6 +58,11 @@ type Config struct {
 	Seed uint64
 
 	shard Shard // set by Run from the Selection
+
+	// Set by Register: the configuration of each version's specs, and for
+	// 5.0 what the broker advertised in CONNACK.
+	perVersion map[packetgen.Version]*Config
+	caps       *Caps
 }
 
 // BrokerDialer turns a broker given as mqttbench conform's --broker takes
@@ -106,6 +121,44 @@ type Profile struct {
 	Password string `yaml:"password" json:"-"`
 	// Deviations are statements the broker is known to break.
 	Deviations []Deviation `yaml:"deviations" json:"deviations,omitempty"`
+
+	// MQTT 5.0 capabilities. A 5.0 run reads what the broker advertises
+	// in CONNACK and skips what it lacks; set here, a value is what the
+	// broker is expected to advertise, and a disagreement is reported (see
+	// Caps.narrow). max_qos, retain and wildcards above count for 5.0 too.
+	SharedSubscriptions     *bool `yaml:"shared_subscriptions" json:"shared_subscriptions,omitempty"`
+	SubscriptionIdentifiers *bool `yaml:"subscription_identifiers" json:"subscription_identifiers,omitempty"`
+	TopicAliasMaximum       *int  `yaml:"topic_alias_maximum" json:"topic_alias_maximum,omitempty"`
+	ReceiveMaximum          *int  `yaml:"receive_maximum" json:"receive_maximum,omitempty"`
+	MaxPacketSize           *int  `yaml:"max_packet_size" json:"max_packet_size,omitempty"`
+	ServerKeepAlive         *int  `yaml:"server_keep_alive" json:"server_keep_alive,omitempty"`
+	// EnhancedAuth turns on the optional 5.0 enhanced-authentication
+	// profile (§4.12): the method the broker offers and a user it knows.
+	EnhancedAuth *EnhancedAuth `yaml:"enhanced_auth" json:"enhanced_auth,omitempty"`
+	// Redirect turns on the optional 5.0 server-redirection profile
+	// (§4.11): a client identifier the broker redirects.
+	Redirect *Redirect `yaml:"redirect" json:"redirect,omitempty"`
+	// Security says who may connect, publish and subscribe, and what TLS
+	// requires, for the security specs (profile_security.go).
+	Security *Security `yaml:"security" json:"-"`
+
+	// explicit names the capabilities the profile set (before defaults).
+	explicit map[string]bool
+}
+
+// EnhancedAuth is a SCRAM method the broker offers and a user of it.
+type EnhancedAuth struct {
+	Method   string `yaml:"method" json:"method"` // SCRAM-SHA-256 or SCRAM-SHA-512
+	Username string `yaml:"username" json:"username"`
+	Password string `yaml:"password" json:"-"`
+}
+
+// Redirect names a client the broker sends elsewhere with CONNACK 0x9C
+// (use another server) or 0x9D (server moved).
+type Redirect struct {
+	ClientID string `yaml:"client_id" json:"client_id"`
+	// Moved: the broker answers 0x9D, else 0x9C.
+	Moved bool `yaml:"moved" json:"moved,omitempty"`
 }
 
 // Deviation is a known departure from a statement.
@@ -114,9 +167,15 @@ type Deviation struct {
 	// Spec, when set, narrows the deviation to specs whose name contains it.
 	Spec   string `yaml:"spec" json:"spec,omitempty"`
 	Reason string `yaml:"reason" json:"reason"`
+	// Protocol, when set ("3.1.1" or "5.0"), narrows the deviation to the
+	// specs of that version (a --protocol all run has both).
+	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
 }
 
 func (p *Profile) withDefaults() {
+	if p.explicit == nil {
+		p.explicit = map[string]bool{"max_qos": p.MaxQoS != nil, "retain": p.Retain != nil, "wildcards": p.Wildcards != nil}
+	}
 	if p.MaxQoS == nil {
 		two := 2
 		p.MaxQoS = &two
@@ -149,10 +208,22 @@ func LoadProfile(path string) (Profile, error) {
 	if p.MaxQoS != nil && (*p.MaxQoS < 0 || *p.MaxQoS > 2) {
 		return p, fmt.Errorf("profile %s: max_qos is %d; want 0, 1 or 2", path, *p.MaxQoS)
 	}
+	if a := p.EnhancedAuth; a != nil && (a.Method != "SCRAM-SHA-256" && a.Method != "SCRAM-SHA-512" || a.Username == "") {
+		return p, fmt.Errorf("profile %s: enhanced_auth needs method SCRAM-SHA-256 or SCRAM-SHA-512 and a username", path)
+	}
+	if r := p.Redirect; r != nil && r.ClientID == "" {
+		return p, fmt.Errorf("profile %s: redirect needs a client_id", path)
+	}
 	for i, d := range p.Deviations {
 		if d.Statement == "" || d.Reason == "" {
 			return p, fmt.Errorf("profile %s: deviation %d needs a statement and a reason", path, i+1)
 		}
+		if d.Protocol != "" && d.Protocol != "3.1.1" && d.Protocol != "5.0" {
+			return p, fmt.Errorf("profile %s: deviation %d: protocol %q; want 3.1.1 or 5.0", path, i+1, d.Protocol)
+		}
+	}
+	if err := p.Security.check(filepath.Dir(path)); err != nil {
+		return p, fmt.Errorf("profile %s: %v", path, err)
 	}
 	return p, nil
 }

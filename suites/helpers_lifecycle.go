@@ -111,6 +111,13 @@ func lcExpectAllClosed(w *World, pending []lcPending) {
 		go func() {
 			defer wg.Done()
 			got, err := p.c.Conn.ExpectClosed(w.cfg.Timeout + w.cfg.Grace)
+			if n := len(got); n > 0 && p.c.Version() == packetgen.V5 {
+				// A 5.0 server may say why with DISCONNECT (0x80 or more)
+				// before it closes a connection it accepted.
+				if d, ok := got[n-1].(*packetgen.Disconnect); ok && d.ReasonCode.IsError() {
+					got = got[:n-1]
+				}
+			}
 			switch {
 			case err != nil:
 				problems[i] = fmt.Sprintf("%s: got %s%s", p.why, describeErr(err), lcAlsoGot(got))

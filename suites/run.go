@@ -19,10 +19,13 @@ import (
 //go:embed statements/mqtt-3.1.1.txt
 var statements311 string
 
+//go:embed statements/mqtt-5.0.txt
+var statements50 string
+
 // AllStatements lists the normative statement IDs of a version.
 func AllStatements(v packetgen.Version) []string {
 	if v == packetgen.V5 {
-		return nil // 5.0 suites come later
+		return strings.Fields(statements50)
 	}
 	ids := strings.Fields(statements311)
 	for i, id := range ids {
@@ -134,7 +137,7 @@ func Convert(r types.Report, cfg Config) *reports.Conformance {
 	res := &reports.Conformance{
 		Kind:     "conformance",
 		Broker:   cfg.Broker,
-		Protocol: cfg.Version.String(),
+		Protocol: cfg.protocolName(),
 		Seed:     cfg.Seed,
 		Profile:  cfg.Profile.summary(),
 	}
@@ -167,9 +170,13 @@ func Convert(r types.Report, cfg Config) *reports.Conformance {
 		if m := nameIDs.FindStringSubmatch(sp.LeafNodeText); m != nil {
 			out.Statements = strings.Fields(m[1])
 		}
+		out.Protocol = protocolOfLabels(out.Labels)
 		switch {
 		case sp.State == types.SpecStatePassed:
 			out.State = reports.Passed
+		case sp.State == types.SpecStateSkipped && strings.HasPrefix(sp.Failure.Message, warningPrefix):
+			out.State = reports.Warning
+			out.Message = strings.TrimPrefix(sp.Failure.Message, warningPrefix)
 		case (sp.State == types.SpecStateSkipped || sp.State == types.SpecStateFailed) &&
 			strings.HasPrefix(sp.Failure.Message, inconclusivePrefix):
 			// Skipped: no answer in time, or a known breach; failed: a step
@@ -216,7 +223,11 @@ func Convert(r types.Report, cfg Config) *reports.Conformance {
 	}
 	res.Timeout = cfg.Timeout
 	res.Answers = answerTimes.snapshot()
-	res.Verdicts(AllStatements(cfg.Version), NotTestable(cfg.Version))
+	setVerdicts(res, cfg)
+	if vc := cfg.versionOf(packetgen.V5); vc.caps != nil {
+		res.Capabilities = vc.caps.Summary()
+		res.Notes = append(res.Notes, vc.caps.Notes...)
+	}
 	return res
 }
 
@@ -257,5 +268,9 @@ func (p Profile) summary() map[string]any {
 	if len(p.Deviations) > 0 {
 		m["deviations"] = p.Deviations
 	}
+	if p.Security != nil {
+		m["security"] = p.Security.summary()
+	}
+	p.summary5(m)
 	return m
 }

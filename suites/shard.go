@@ -52,7 +52,7 @@ func Merge(cfg Config, parts []*reports.Conformance) *reports.Conformance {
 	res := &reports.Conformance{
 		Kind:     "conformance",
 		Broker:   cfg.Broker,
-		Protocol: cfg.Version.String(),
+		Protocol: cfg.protocolName(),
 		Seed:     cfg.Seed,
 		Profile:  cfg.Profile.summary(),
 		Timeout:  cfg.Timeout,
@@ -89,6 +89,12 @@ func Merge(cfg Config, parts []*reports.Conformance) *reports.Conformance {
 	for _, name := range order {
 		res.Answers = append(res.Answers, *answers[name])
 	}
-	res.Verdicts(AllStatements(cfg.Version), NotTestable(cfg.Version))
+	for _, p := range parts {
+		if p != nil && p.Capabilities != nil {
+			res.Capabilities, res.Notes = p.Capabilities, p.Notes
+			break
+		}
+	}
+	setVerdicts(res, cfg)
 	return res
 }

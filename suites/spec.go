@@ -8,11 +8,13 @@ import (
 
 	"github.com/onsi/ginkgo/v2"
 
+	"github.com/mqttbench/mqttbench/packetgen"
 	"github.com/mqttbench/mqttbench/wire"
 )
 
-// section is one specification section's specs.
+// section is one specification section's specs for one protocol version.
 type section struct {
+	version       packetgen.Version
 	number, title string
 	specs         func(s *S)
 }
@@ -23,7 +25,7 @@ var sections []section
 // handed to Ginkgo by Register, so a run can reset Ginkgo and register
 // again.
 func addSection(number, title string, specs func(s *S)) {
-	sections = append(sections, section{number, title, specs})
+	sections = append(sections, section{packetgen.V311, number, title, specs})
 }
 
 // S adds the specs of one section.
@@ -32,10 +34,13 @@ type S struct {
 	section string
 	cite    func(statements []string) // when set (coverage test), Spec records the IDs instead of adding a spec
 	seq     *int                      // specs registered so far, for the shard
+	// capture, when set, receives the specs instead of Ginkgo: Reuse
+	// reads the 3.1.1 specs a 5.0 section shares this way.
+	capture func(ids, text string, args []any)
 }
 
 // Labels every spec carries: the protocol version.
-func (s *S) versionLabel() string { return "v" + s.cfg.Version.String() }
+func (s *S) versionLabel() string { return versionLabel(s.cfg.Version) }
 
 // Spec adds one spec. ids holds the statement IDs it checks, separated by
 // spaces ("MQTT-4.3.3-1 MQTT-4.3.3-2"); text reads as a sentence after
@@ -49,6 +54,10 @@ func (s *S) Spec(ids, text string, args ...any) {
 	body, ok := args[len(args)-1].(func(*World))
 	if !ok {
 		panic("suites: the last argument of Spec must be func(*World): " + text)
+	}
+	if s.capture != nil {
+		s.capture(ids, text, args)
+		return
 	}
 	if s.cite != nil {
 		s.cite(statements)
@@ -83,6 +92,7 @@ func (s *S) Spec(ids, text string, args ...any) {
 		dev := cfg.Profile.deviation(statements, name)
 		if dev == nil {
 			body(w)
+			w.endWithWarnings()
 			return
 		}
 		// A known deviation: run the spec, but report its failure as the
@@ -102,6 +112,7 @@ func (s *S) Spec(ids, text string, args ...any) {
 			ginkgo.Skip(fmt.Sprintf("%s%s: %s; observed: %s", deviationPrefix, dev.Statement, dev.Reason, w.failures[0]))
 		}
 		ginkgo.AddReportEntry(deviationGoneEntry, fmt.Sprintf("%s (%s) did not show", dev.Statement, dev.Reason))
+		w.endWithWarnings()
 	})
 	ginkgo.It(name, decorators...)
 }
@@ -125,15 +136,25 @@ func (t traceValue) String() string {
 	return b.String()
 }
 
-// Register hands every section's specs to Ginkgo's global suite.
+// Register hands every section's specs to Ginkgo's global suite: those of
+// cfg.Version, or of each of cfg.Versions (--protocol all), each version
+// with a configuration of its own (see forVersion).
 func Register(cfg *Config) {
 	cfg.withDefaults()
 	sorted := append([]section(nil), sections...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sectionLess(sorted[i].number, sorted[j].number) })
 	seq := new(int)
-	for _, sec := range sorted {
-		s := &S{cfg: cfg, section: sec.number, seq: seq}
-		ginkgo.Describe(sec.number+" "+sec.title, func() { sec.specs(s) })
+	cfg.perVersion = map[packetgen.Version]*Config{}
+	for _, v := range cfg.versions() {
+		vc := cfg.forVersion(v)
+		cfg.perVersion[v] = vc
+		for _, sec := range sorted {
+			if sec.version != v {
+				continue
+			}
+			s := &S{cfg: vc, section: sec.number, seq: seq}
+			ginkgo.Describe(sec.number+" "+sec.title, func() { sec.specs(s) })
+		}
 	}
 }
 

@@ -96,6 +96,7 @@ func (w *World) checks(statements []string) bool {
 // of them (or none are given), it fails as any check does; otherwise the
 // broker broke another statement, which is failed in the spec's place.
 func (w *World) stepFailed(rules []string, format string, args ...any) {
+	rules = w.versionRules(rules)
 	msg := fmt.Sprintf(format, args...)
 	if len(rules) == 0 || w.checks(rules) {
 		w.Failf("%s", msg)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"net"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	"github.com/onsi/gomega"
 
+	"github.com/mqttbench/mqttbench/auth"
 	"github.com/mqttbench/mqttbench/broker"
 	"github.com/mqttbench/mqttbench/suites"
 	"github.com/mqttbench/mqttbench/transport"
@@ -30,11 +33,47 @@ var (
 	grace      = flag.Duration("grace", 0, "extra time allowed beyond the specification's timings")
 	fault      = flag.String("fault", "", "break one behaviour of the in-process broker (self-validation)")
 	jsonOut    = flag.String("json", "", "write the conformance result as JSON here")
+	protocol   = flag.String("protocol", "all", "protocol version of the specs: 3.1.1, 5 or all")
+	brokerAuth = flag.String("broker-auth", "", "offer this SCRAM method on the in-process broker to one user and turn the enhanced_auth profile on (5.0)")
+	redirect   = flag.Bool("broker-redirect", false, "make the in-process broker redirect one client and turn the redirect profile on (5.0)")
+	lacks      = flag.String("broker-lacks", "", "comma-separated features the in-process broker lacks and says so, or options it takes (5.0): "+strings.Join(lackNames(), ", "))
 )
+
+// brokerLacks are the in-process broker's options that take a feature
+// away, so that a run proves the suite skips what a broker says it lacks
+// and checks that it refuses it.
+var brokerLacks = map[string]func(o *broker.Options){
+	"wildcard":         func(o *broker.Options) { o.DisableWildcard = true },
+	"shared":           func(o *broker.Options) { o.DisableShared = true },
+	"subids":           func(o *broker.Options) { o.DisableSubscriptionIDs = true },
+	"retain":           func(o *broker.Options) { o.DisableRetain = true },
+	"qos2":             func(o *broker.Options) { o.MaxQoS = 1 },
+	"qos1":             func(o *broker.Options) { o.MaxQoSZero = true },
+	"aliases":          func(o *broker.Options) { o.TopicAliasMaximum = -1 },
+	"receive-maximum":  func(o *broker.Options) { o.ReceiveMaximum = 2 },
+	"packet-size":      func(o *broker.Options) { o.MaxPacketSize = 4096 },
+	"keepalive":        func(o *broker.Options) { o.ServerKeepAlive = 2 },
+	"outbound-aliases": func(o *broker.Options) { o.OutboundTopicAliases = true },
+	"payload-check":    func(o *broker.Options) { o.ValidatePayloadFormat = true },
+}
+
+func lackNames() []string {
+	var names []string
+	for n := range brokerLacks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
 
 func TestConformance(t *testing.T) {
 	gomega.RegisterFailHandler(ginkgo.Fail)
 	cfg := suites.Config{Grace: *grace, Seed: uint64(ginkgo.GinkgoRandomSeed())}
+	versions, err := suites.ParseProtocols(*protocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Versions = versions
 	if *profile != "" {
 		p, err := suites.LoadProfile(*profile)
 		if err != nil {
@@ -45,6 +84,30 @@ func TestConformance(t *testing.T) {
 	opts := broker.Options{}
 	if *fault != "" && !broker.ParseFault(*fault, &opts.Faults) {
 		t.Fatalf("unknown fault %q (known: %v)", *fault, broker.FaultNames())
+	}
+	for _, l := range strings.FieldsFunc(*lacks, func(r rune) bool { return r == ',' }) {
+		take, ok := brokerLacks[l]
+		if !ok {
+			t.Fatalf("-broker-lacks %q: want some of %v", l, lackNames())
+		}
+		take(&opts)
+	}
+	if *brokerAuth != "" {
+		const user, password = "mqttbench", "scram-secret"
+		creds, err := auth.NewCredentials(map[string]string{user: password})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opts.AuthMethod, err = auth.Lookup(*brokerAuth, creds); err != nil {
+			t.Fatal(err)
+		}
+		opts.AllowAnonymous = true
+		cfg.Profile.EnhancedAuth = &suites.EnhancedAuth{Method: opts.AuthMethod.Name(), Username: user, Password: password}
+	}
+	if *redirect {
+		const id = "mqttbenchredirected"
+		opts.ServerReference, opts.RedirectClients = "elsewhere.invalid:1883", []string{id}
+		cfg.Profile.Redirect = &suites.Redirect{ClientID: id}
 	}
 	url := *brokerAddr
 	switch url {
@@ -74,6 +137,7 @@ func TestConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Dial = wire.Transport(d)
+	cfg.Transport = d
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	c, err := cfg.Dial(ctx)
 	cancel()

@@ -31,6 +31,8 @@ type World struct {
 	persistent map[string]bool // client ids connected with clean session 0
 	failures   []string        // collected instead of failing, for known deviations
 	intercept  bool
+	warnings   []string // SHOULDs the broker did not follow (should.go)
+	refusals   bool     // the spec sends what the broker lacks on purpose (capsGuard)
 
 	name   string // the spec's name, for the profile's deviations
 	timing bool   // the spec is about timers: a late answer is its finding
@@ -42,6 +44,12 @@ func newWorld(cfg *Config, statements []string) *World {
 	n := worldSeq.Add(1)
 	trace := wire.NewTrace()
 	trace.Redact(cfg.Profile.Password)
+	if a := cfg.Profile.EnhancedAuth; a != nil {
+		trace.Redact(a.Password)
+	}
+	for _, s := range cfg.Profile.Security.secrets() {
+		trace.Redact(s)
+	}
 	return &World{
 		cfg:        cfg,
 		Statements: statements,
@@ -99,8 +107,16 @@ func (w *World) Dial(name string) *Client {
 // ConnectOption changes the CONNECT a Client sends.
 type ConnectOption func(*packetgen.Connect)
 
-// Persistent asks for clean session 0.
-func Persistent(cp *packetgen.Connect) { cp.CleanStart = false }
+// Persistent asks for a session that outlives the connection: clean
+// session 0 in 3.1.1; in 5.0 Clean Start 0 with a Session Expiry Interval
+// of five minutes (unless one is set), as 0 ends the session with the
+// connection.
+func Persistent(cp *packetgen.Connect) {
+	cp.CleanStart = false
+	if cp.ProtocolLevel == packetgen.V5 && !cp.Properties.Has(packetgen.PropSessionExpiryInterval) {
+		cp.Properties.Set(packetgen.PropSessionExpiryInterval, uint32(300))
+	}
+}
 
 // KeepAlive sets the keep alive in seconds.
 func KeepAlive(s uint16) ConnectOption { return func(cp *packetgen.Connect) { cp.KeepAlive = s } }
@@ -114,7 +130,7 @@ func WithWill(topic string, payload string, qos packetgen.QoS, retain bool) Conn
 
 // ConnectPacket returns the CONNECT the world would send for name.
 func (w *World) ConnectPacket(name string, opts ...ConnectOption) *packetgen.Connect {
-	cp := &packetgen.Connect{ProtocolLevel: w.cfg.Version, CleanStart: true, KeepAlive: 60, ClientID: w.ClientID(name)}
+	cp := &packetgen.Connect{ProtocolLevel: w.cfg.Version, CleanStart: true, KeepAlive: defaultKeepAlive, ClientID: w.ClientID(name)}
 	if u := w.cfg.Profile.Username; u != "" {
 		cp.UsernameFlag, cp.Username = true, u
 		cp.PasswordFlag, cp.Password = true, []byte(w.cfg.Profile.Password)
@@ -140,6 +156,10 @@ func (w *World) Connect(name string, opts ...ConnectOption) *Client {
 // codes are not refusals at all.
 func expectAccepted(c *Client, ack *packetgen.Connack) {
 	w := c.w
+	if w.is5() {
+		expectAccepted5(c, ack)
+		return
+	}
 	switch ack.ReasonCode {
 	case 0:
 	case 0x01, 0x03, 0x04, 0x05:
@@ -156,7 +176,7 @@ func expectAccepted(c *Client, ack *packetgen.Connack) {
 func (w *World) ConnectAck(name string, opts ...ConnectOption) (*Client, *packetgen.Connack) {
 	c := w.Dial(name)
 	cp := w.ConnectPacket(name, opts...)
-	if !cp.CleanStart {
+	if !cp.CleanStart || cp.Properties.SessionExpiryInterval > 0 {
 		w.mu.Lock()
 		w.persistent[cp.ClientID] = true
 		w.mu.Unlock()
@@ -171,6 +191,7 @@ func (w *World) ConnectAck(name string, opts ...ConnectOption) (*Client, *packet
 		w.stepFailed(ruleConnack, "expected CONNACK as the first packet at %s; got %s", c.Name, packetgen.Format(p))
 	}
 	w.answered("CONNACK", since)
+	w.serverKeepAlive(c, cp, ack)
 	return c, ack
 }
 

@@ -60,7 +60,9 @@ func NewDialer(raw string, opts Options) (*Dialer, error) {
 		if d.tls, err = opts.TLS.Config(); err != nil {
 			return nil, err
 		}
-		d.tls.ClientSessionCache = opts.TLSSessionCache
+		if opts.TLSConfig != nil {
+			opts.TLSConfig(d.tls)
+		}
 		d.initTLS()
 	}
 	if u.WebSocket() {

@@ -23,9 +23,11 @@ type Options struct {
 	// address, a Control hook); nil is a zero net.Dialer. DialFrom
 	// replaces it per connection.
 	NetDialer *net.Dialer `json:"-"`
-	// TLSSessionCache, when set, keeps TLS sessions for the connections
-	// to resume (crypto/tls keys them by server name).
-	TLSSessionCache tls.ClientSessionCache `json:"-"`
+	// TLSConfig, when set, adjusts the TLS config the connections share,
+	// once, when the Dialer is made: a load generator adds a session
+	// cache, or a GetClientCertificate that finds each connection's
+	// certificate by the dial's context (the handshake carries it).
+	TLSConfig func(cfg *tls.Config) `json:"-"`
 	// TLSConn, when set, adjusts each handshake's own copy of the TLS
 	// config, given the dial's context: a load generator gives each
 	// connection its certificate and session cache this way.

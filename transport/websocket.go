@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -24,8 +25,11 @@ var subprotocols = []string{"mqtt", "mqttv3.1"}
 // wsDial is what one WebSocket dial learns from the http.Transport's
 // dial hooks, which find it in the request's context.
 type wsDial struct {
-	nd    *net.Dialer
-	ph    *Phases
+	nd *net.Dialer
+	// mu guards what the hooks set: net/http dials on a goroutine of its
+	// own, which may still be running when a cancelled Dial returns.
+	mu    sync.Mutex
+	ph    Phases
 	conn  net.Conn // the TCP or TLS connection under the WebSocket
 	state *tls.ConnectionState
 }
@@ -50,7 +54,9 @@ func (d *Dialer) initWebSocket() {
 			if d.opts.WrapConn != nil {
 				nc = d.opts.WrapConn(nc)
 			}
+			w.mu.Lock()
 			w.ph.Connect, w.conn = time.Since(start), nc
+			w.mu.Unlock()
 			return nc, nil
 		},
 	}
@@ -61,12 +67,16 @@ func (d *Dialer) initWebSocket() {
 			if err != nil {
 				return nil, err
 			}
-			tc, err := d.handshake(ctx, nc, w.ph)
+			var ph Phases
+			tc, err := d.handshake(ctx, nc, &ph)
 			if err != nil {
 				return nil, err
 			}
 			st := tc.ConnectionState()
+			w.mu.Lock()
+			w.ph.TLS = ph.TLS
 			w.conn, w.state = tc, &st
+			w.mu.Unlock()
 			return tc, nil
 		}
 	}
@@ -91,7 +101,7 @@ func (d *Dialer) dialWebSocket(ctx context.Context, nd *net.Dialer, ph *Phases) 
 	if ph == nil {
 		ph = new(Phases)
 	}
-	w := &wsDial{nd: nd, ph: ph}
+	w := &wsDial{nd: nd}
 	opts := &websocket.DialOptions{
 		HTTPClient:   d.http,
 		HTTPHeader:   d.opts.WebSocket.Headers.Clone(),
@@ -103,14 +113,18 @@ func (d *Dialer) dialWebSocket(ctx context.Context, nd *net.Dialer, ph *Phases) 
 	}
 	start := time.Now()
 	c, resp, err := websocket.Dial(context.WithValue(ctx, wsDialKey{}, w), d.reqURL, opts)
+	w.mu.Lock()
+	conn, state := w.conn, w.state
+	ph.Connect, ph.TLS = w.ph.Connect, w.ph.TLS
+	w.mu.Unlock()
 	if err != nil {
-		if w.conn != nil {
-			w.conn.Close() // the libraries close it too; a second close is harmless
+		if conn != nil {
+			conn.Close() // the libraries close it too; a second close is harmless
 		}
 		return nil, wsDialError(d.url.String(), resp, err)
 	}
 	ph.WebSocket = time.Since(start) - ph.Connect - ph.TLS
-	return newWSConn(c, w.conn, w.state), nil
+	return newWSConn(c, conn, state), nil
 }
 
 // wsDialError keeps the cause and drops the libraries' prefixes; a

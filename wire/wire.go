@@ -13,6 +13,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttbench/mqttbench/packetgen"
@@ -113,6 +114,9 @@ type Conn struct {
 	wmu     sync.Mutex
 	pending chan result
 	readErr error
+	// autoPings counts the PINGREQ packets KeepAlive sent whose PINGRESP
+	// has not come: those PINGRESP packets are not handed to Recv.
+	autoPings atomic.Int32
 }
 
 type result struct {
@@ -173,6 +177,9 @@ func (c *Conn) readLoop() {
 			return
 		}
 		c.trace.add(c.Name, Received, packetgen.Format(p), packetgen.AppendUnchecked(nil, p, c.rd.Version))
+		if c.ownPingresp(p) {
+			continue
+		}
 		c.pending <- result{p, nil}
 	}
 }

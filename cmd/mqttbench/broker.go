@@ -40,6 +40,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	identity := fs.Bool("identity-as-username", false, "take the user name from the client certificate's common name (TLS with client certificates)")
 	grace := fs.Float64("keepalive-grace", 1.5, "a silent client is dropped after keep alive x this factor")
 	verbose := fs.Bool("v", false, "log every connection (debug level)")
+	durable := addStoreFlags(fs)
 	var v5 brokerV5Flags
 	v5.register(fs)
 	if code, ok := parseFlags(fs, args, stderr, brokerHint); !ok {
@@ -86,17 +87,40 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := v5.apply(&opts); err != nil {
 		return usageError(stderr, "broker", brokerHint, "%v", err)
 	}
+	if err := durable.check(fs); err != nil {
+		return usageError(stderr, "broker", brokerHint, "%v", err)
+	}
+	st, err := durable.open()
+	if err != nil {
+		return usageError(stderr, "broker", storeHint(err), "%v", err)
+	}
+	opts.Store = st
 	srv := broker.New(opts)
 	if err := serveListeners(srv, listen, listenTLS, opts.Logger, stdout); err != nil {
 		srv.Close()
 		return usageError(stderr, "broker", brokerHint, "%v", err)
 	}
-	<-ctx.Done()
+	var failed <-chan struct{}
+	if st != nil {
+		failed = st.Failed()
+	}
+	select {
+	case <-ctx.Done():
+	case <-failed:
+		// Nothing more can be made durable, so nothing more acknowledged.
+		fmt.Fprintf(stderr, "mqttbench broker: %v\n", st.Err())
+		srv.Close()
+		return 1
+	}
 	fmt.Fprintln(stderr, "mqttbench broker: shutting down")
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdown); err != nil {
 		fmt.Fprintf(stderr, "mqttbench broker: shutdown: %v\n", err)
+	}
+	if st != nil {
+		c := st.Stats()
+		opts.Logger.Info("store closed", "path", st.Path(), "fsync", st.Fsync().String(), "commits", c.Commits, "syncs", c.Syncs, "writes", c.Writes, "busy", c.Busy.Round(time.Millisecond))
 	}
 	return exitInterrupted
 }

@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,11 +27,11 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs := flag.NewFlagSet("conform", flag.ContinueOnError)
 	brokerURL := fs.String("broker", "", "broker under test: tcp://, tls://, ws://, wss://host:port[/path] or host:port (default: the in-process reference broker)")
 	dialF := addDialFlags(fs)
-	proto := fs.String("protocol", "3.1.1", "protocol version (3.1.1)")
+	proto := fs.String("protocol", "3.1.1", "protocol version of the specs: 3.1.1, 5 or all (both in one run, verdicts per version)")
 	labels := fs.String("label-filter", "", "Ginkgo label expression, e.g. 'qos2 && !slow'")
 	var focus listFlag
 	fs.Var(&focus, "focus", "run only specs whose name matches this regular expression (repeatable; a statement ID prefix works)")
-	profilePath := fs.String("profile", "", "capability profile (YAML): max_qos, retain, wildcards, max_payload, known deviations")
+	profilePath := fs.String("profile", "", "capability profile (YAML): max_qos, retain, wildcards, max_payload, 5.0 capabilities (shared_subscriptions, subscription_identifiers, topic_alias_maximum, receive_maximum, max_packet_size, server_keep_alive, enhanced_auth, redirect), known deviations")
 	grace := fs.Duration("grace", 0, "extra time allowed beyond the specification's timings (default 1.5s)")
 	timeout := fs.Duration("timeout", 0, "how long an answer the broker owes may take (CONNACK, SUBACK, PUBACK...); one that does not come in time leaves its spec inconclusive (default 5s)")
 	concurrency := fs.Int("concurrency", 1, "how many specs run at once, each in a process of its own (1: one after another, kindest to a slow broker)")
@@ -46,11 +48,12 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if fs.NArg() > 0 {
 		return usageError(stderr, "conform", conformHint, "unexpected argument %q", fs.Arg(0))
 	}
-	v, err := packetgen.ParseVersion(*proto)
-	if err != nil || v != packetgen.V311 {
-		return usageError(stderr, "conform", conformHint, "--protocol %q: only 3.1.1 suites exist so far", *proto)
+	versions, err := suites.ParseProtocols(*proto)
+	if err != nil {
+		return usageError(stderr, "conform", conformHint, "%v", err)
 	}
-	cfg := suites.Config{Version: v, Grace: *grace, Timeout: *timeout, Quiet: *quiet, Seed: *seed}
+	v := versions[0] // the version the broker is probed with
+	cfg := suites.Config{Version: v, Versions: versions, Grace: *grace, Timeout: *timeout, Quiet: *quiet, Seed: *seed}
 	if *profilePath != "" {
 		p, err := suites.LoadProfile(*profilePath)
 		if err != nil {
@@ -114,8 +117,9 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return usageError(stderr, "conform", "", "broker %s %v", d.URL(), err)
 		}
 		cfg.Broker, cfg.Dial = transport.Redact(*brokerURL), wire.Transport(d)
+		cfg.Transport = d
 	}
-	fmt.Fprintf(stderr, "mqttbench conform: %s, MQTT %s, seed %d\n", cfg.Broker, v, cfg.Seed)
+	fmt.Fprintf(stderr, "mqttbench conform: %s, MQTT %s, seed %d\n", cfg.Broker, strings.ReplaceAll(protocolNames(versions), "+", " and "), cfg.Seed)
 	if tlsInfo != "" {
 		fmt.Fprintf(stderr, "mqttbench conform: %s\n", tlsInfo)
 	}
@@ -190,12 +194,35 @@ func printConformance(w io.Writer, res *reports.Conformance) {
 			}
 		}
 	}
+	for _, s := range res.Warnings() {
+		fmt.Fprintf(w, "WARNING %s\n  %s\n", s.Name, s.Message)
+	}
 	for _, e := range res.SuiteErrors {
 		fmt.Fprintf(w, "SUITE ERROR %s\n", e)
+	}
+	if len(res.Capabilities) > 0 {
+		keys := slices.Sorted(maps.Keys(res.Capabilities))
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%s=%v", k, res.Capabilities[k]))
+		}
+		fmt.Fprintf(w, "Capabilities (5.0 CONNACK): %s\n", strings.Join(parts, ", "))
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(w, "NOTE %s\n", n)
 	}
 	reports.WriteConformanceTable(w, res)
 	if broken := res.BrokenStatements(); len(broken) > 0 {
 		fmt.Fprintf(w, "Statements broken (%d): %s\n", len(broken), strings.Join(broken, ", "))
 	}
 	fmt.Fprintln(w, res.SummaryLine())
+}
+
+// protocolNames names the versions of a run: "3.1.1", "5.0", "3.1.1+5.0".
+func protocolNames(vs []packetgen.Version) string {
+	var names []string
+	for _, v := range vs {
+		names = append(names, v.String())
+	}
+	return strings.Join(names, "+")
 }

@@ -3,6 +3,9 @@
 # missing. Prints "PORT PID" on stdout; the broker runs until killed.
 #   scripts/brokers/mosquitto.sh start [PORT]    -> "18831 12345"
 #   scripts/brokers/mosquitto.sh stop PID
+#   scripts/brokers/mosquitto.sh install      (only install it, with mosquitto_passwd)
+# MOSQUITTO_EXTRA_CONF names a file of more configuration lines (further
+# listeners, password_file, acl_file...) appended to the generated one.
 set -euo pipefail
 cmd=${1:-start}
 if [ "$cmd" = stop ]; then
@@ -15,6 +18,7 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
   $sudo apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto >&2
 fi
+if [ "$cmd" = install ]; then exit 0; fi
 bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 port=${2:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
 dir=$(mktemp -d /tmp/mqttbench-mosquitto.XXXXXX)
@@ -24,6 +28,7 @@ allow_anonymous true
 persistence false
 log_dest file $dir/mosquitto.log
 CONF
+if [ -n "${MOSQUITTO_EXTRA_CONF:-}" ]; then cat "$MOSQUITTO_EXTRA_CONF" >> "$dir/mosquitto.conf"; fi
 # As root mosquitto would switch to user "mosquitto" and lose /tmp access.
 if [ "$(id -u)" = 0 ]; then echo "user root" >> "$dir/mosquitto.conf"; fi
 "$bin" -c "$dir/mosquitto.conf" >/dev/null 2>&1 &
