@@ -2,7 +2,8 @@ package store
 
 // The changes the broker makes. Each goes into the open batch and returns
 // at once; Mark and Wait tell when it is durable. Values are encoded here,
-// so the caller may reuse what it passed (deliveries excepted).
+// in the caller's goroutine (the committer, one goroutine for the whole
+// broker, only writes them), so the caller may reuse what it passed.
 
 // PutSession creates or updates a session.
 func (s *Store) PutSession(sess Session) {
@@ -36,23 +37,21 @@ func (s *Store) DeleteInbound(clientID string, packetID uint16) {
 	s.put(iInbound, inboundKey(clientID, packetID), nil, false)
 }
 
-// AddDelivery stores a new delivery, its Seq from NextSeq. d is encoded
-// when its batch commits (most deliveries are acknowledged before): it and
-// what it points to must not change after the call.
+// AddDelivery stores a new delivery, its Seq from NextSeq.
 func (s *Store) AddDelivery(d *Delivery) {
-	s.change(iDeliveries, seqKey(d.Seq), op{d: d, fresh: true})
+	s.changeDelivery(d.Seq, op{val: encodeDelivery(d), fresh: true})
 }
 
 // UpdateDelivery rewrites a stored delivery: sent (PacketID set) or
-// released. d must not change after the call, as for AddDelivery.
+// released.
 func (s *Store) UpdateDelivery(d *Delivery) {
-	s.change(iDeliveries, seqKey(d.Seq), op{d: d})
+	s.changeDelivery(d.Seq, op{val: encodeDelivery(d)})
 }
 
 // DeleteDelivery removes a delivery: acknowledged, dropped or its session
 // ended.
 func (s *Store) DeleteDelivery(seq uint64) {
-	s.put(iDeliveries, seqKey(seq), nil, false)
+	s.changeDelivery(seq, op{})
 }
 
 // PutRetained replaces the retained message of m's topic.

@@ -72,13 +72,15 @@ type Store struct {
 	fsync Fsync
 
 	mu      sync.Mutex
-	pending map[string]op // by bucket index and key
-	open    uint64        // the batch changes go into now
+	pending batch
+	open    uint64 // the batch changes go into now
 	waiters []waiter
 	closed  bool
 	state   *State
 
+	lastSize  int // deliveries in the last batch: the next one's map starts that big
 	closeOnce sync.Once
+	failOnce  sync.Once
 	closeErr  error
 	// cut is held (read) by Hold, around changes that must commit together;
 	// the committer takes it to close a batch.
@@ -89,7 +91,7 @@ type Store struct {
 
 	wake    chan struct{}
 	done    chan struct{} // the committer has stopped
-	failed  chan struct{} // closed when a commit fails
+	failed  chan struct{} // closed when a commit or an fsync fails
 	err     error         // why; set before failed is closed
 	durable atomic.Uint64 // the last batch committed
 	nextSeq atomic.Uint64
@@ -100,17 +102,38 @@ type Store struct {
 	busy    atomic.Int64 // nanoseconds in commits and syncs
 }
 
-// op is a pending change: a value to put (val, or a delivery encoded at
-// commit, as most are deleted before), or a delete when both are nil. A
-// fresh key was never committed, so deleting it before it is needs no
-// write at all.
+// op is a pending change: a value to put, or nil to delete. A fresh key
+// was never committed, so deleting it before it is needs no write at all.
 type op struct {
 	val   []byte
-	d     *Delivery
 	fresh bool
 }
 
-func (o op) delete() bool { return o.val == nil && o.d == nil }
+func (o op) delete() bool { return o.val == nil }
+
+// batch is the changes of a batch: deliveries, most of them, by sequence
+// number, the others by bucket index and key.
+type batch struct {
+	deliveries map[uint64]op
+	other      map[string]op
+}
+
+func (b *batch) len() int { return len(b.deliveries) + len(b.other) }
+
+// merge records o for key k of m: a delete undoes a change never
+// committed; a put keeps its key's freshness.
+func merge[K comparable](m map[K]op, k K, o op) {
+	old, ok := m[k]
+	switch {
+	case o.delete() && ok && old.fresh:
+		delete(m, k) // never committed: nothing to undo
+	case ok:
+		o.fresh = old.fresh && !o.delete()
+		m[k] = o
+	default:
+		m[k] = o
+	}
+}
 
 type waiter struct {
 	batch uint64
@@ -217,7 +240,7 @@ func (s *Store) NextSeq() uint64 { return s.nextSeq.Add(1) }
 func (s *Store) Mark() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.pending) > 0 {
+	if s.pending.len() > 0 {
 		return s.open
 	}
 	return s.open - 1 // committed, or being committed
@@ -259,13 +282,13 @@ func (s *Store) Throttle() {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for len(s.pending) >= maxPending && !s.closed {
+	for s.pending.len() >= maxPending && !s.closed {
 		s.full.Wait()
 	}
 }
 
-// Failed is closed when a commit fails (Err says why): from then on nothing
-// is made durable, so nothing more is acknowledged.
+// Failed is closed when a commit or an fsync fails (Err says why): from
+// then on nothing is made durable, so nothing more is acknowledged.
 func (s *Store) Failed() <-chan struct{} { return s.failed }
 
 // Err is why the store failed, or nil.
@@ -330,44 +353,52 @@ func (s *Store) change(bucket byte, key []byte, o op) {
 	if s.closed {
 		return
 	}
-	if s.pending == nil {
-		s.pending = map[string]op{}
+	if s.pending.other == nil {
+		s.pending.other = map[string]op{}
 	}
-	old, ok := s.pending[k]
-	switch {
-	case o.delete() && ok && old.fresh:
-		delete(s.pending, k) // never committed: nothing to undo
-	case ok:
-		o.fresh = old.fresh && !o.delete()
-		s.pending[k] = o
-	default:
-		s.pending[k] = o
+	merge(s.pending.other, k, o)
+	s.changed()
+}
+
+// changeDelivery records a change of the delivery seq.
+func (s *Store) changeDelivery(seq uint64, o op) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
 	}
-	if len(s.pending) == 1 {
+	if s.pending.deliveries == nil {
+		s.pending.deliveries = make(map[uint64]op, s.lastSize)
+	}
+	merge(s.pending.deliveries, seq, o)
+	s.changed()
+}
+
+// changed follows a change; s.mu held.
+func (s *Store) changed() {
+	n := s.pending.len()
+	if n == 1 {
 		s.signal() // the first change of a batch wakes the committer
 	}
-	s.fullSize.Store(int64(len(s.pending)))
+	s.fullSize.Store(int64(n))
 }
 
 // run commits batches until Close, then commits the last one.
 func (s *Store) run() {
 	defer close(s.done)
-	var tick <-chan time.Time
 	if s.fsync.Mode == FsyncInterval {
-		t := time.NewTicker(s.fsync.Interval)
-		defer t.Stop()
-		tick = t.C
+		// Syncs run beside the commits: a sync of an interval's writes
+		// takes a while, and commits go on meanwhile.
+		stop, stopped := make(chan struct{}), make(chan struct{})
+		go s.syncEvery(s.fsync.Interval, stop, stopped)
+		defer func() { close(stop); <-stopped }()
 	}
 	unsynced := false
 	var last time.Time
 	for {
-		select {
-		case <-s.wake:
-		case <-tick:
-			if unsynced && s.sync() {
-				unsynced = false
-			}
-			continue
+		<-s.wake
+		if s.Err() != nil {
+			return // a sync failed: nothing more is made durable
 		}
 		if s.fsync.Mode != FsyncAlways {
 			// Let the batch grow for a moment (see groupWindow).
@@ -378,15 +409,16 @@ func (s *Store) run() {
 		last = time.Now()
 		s.cut.Lock() // no Hold in progress: its changes stay together
 		s.mu.Lock()
-		batch, n, closing := s.pending, s.open, s.closed
-		s.pending = nil
+		next, n, closing := s.pending, s.open, s.closed
+		s.pending = batch{}
+		s.lastSize = len(next.deliveries)
 		s.open++
 		s.fullSize.Store(0)
 		s.full.Broadcast()
 		s.mu.Unlock()
 		s.cut.Unlock()
-		if len(batch) > 0 {
-			if err := s.commit(batch); err != nil {
+		if next.len() > 0 {
+			if err := s.commit(&next); err != nil {
 				s.fail(fmt.Errorf("store %s: commit: %w", s.path, err))
 				return
 			}
@@ -404,33 +436,34 @@ func (s *Store) run() {
 }
 
 // commit writes a batch in one transaction, keys in order.
-func (s *Store) commit(batch map[string]op) error {
-	keys := make([]string, 0, len(batch))
-	for k := range batch {
+func (s *Store) commit(batch *batch) error {
+	keys := make([]string, 0, len(batch.other))
+	for k := range batch.other {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	seqs := make([]uint64, 0, len(batch.deliveries))
+	for seq := range batch.deliveries {
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
 	start := time.Now()
 	defer func() { s.busy.Add(int64(time.Since(start))) }()
+	apply := func(b *bolt.Bucket, k []byte, o op) error {
+		if o.val == nil {
+			return b.Delete(k)
+		}
+		return b.Put(k, o.val)
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		var bs [8]*bolt.Bucket
 		for _, k := range keys {
-			i := k[0]
-			b := bs[i]
-			if b == nil {
-				b = tx.Bucket(allBuckets[i])
-				bs[i] = b
+			if err := apply(tx.Bucket(allBuckets[k[0]]), []byte(k[1:]), batch.other[k]); err != nil {
+				return err
 			}
-			var err error
-			switch o := batch[k]; {
-			case o.d != nil:
-				err = b.Put([]byte(k[1:]), encodeDelivery(o.d))
-			case o.val == nil:
-				err = b.Delete([]byte(k[1:]))
-			default:
-				err = b.Put([]byte(k[1:]), o.val)
-			}
-			if err != nil {
+		}
+		b := tx.Bucket(bucketDeliveries)
+		for _, seq := range seqs {
+			if err := apply(b, seqKey(seq), batch.deliveries[seq]); err != nil {
 				return err
 			}
 		}
@@ -438,12 +471,32 @@ func (s *Store) commit(batch map[string]op) error {
 	})
 	if err == nil {
 		s.commits.Add(1)
-		s.writes.Add(uint64(len(keys)))
+		s.writes.Add(uint64(len(keys) + len(seqs)))
 		if s.fsync.Mode == FsyncAlways {
 			s.syncs.Add(1)
 		}
 	}
 	return err
+}
+
+// syncEvery syncs the file every d while there were commits since the
+// last sync, until stop is closed.
+func (s *Store) syncEvery(d time.Duration, stop <-chan struct{}, stopped chan<- struct{}) {
+	defer close(stopped)
+	t := time.NewTicker(d)
+	defer t.Stop()
+	var synced uint64
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		// Every commit counted has written its pages: the sync covers it.
+		if c := s.commits.Load(); c != synced && s.sync() {
+			synced = c
+		}
+	}
 }
 
 func (s *Store) sync() bool {
@@ -478,6 +531,10 @@ func (s *Store) notify(n uint64) {
 }
 
 func (s *Store) fail(err error) {
+	s.failOnce.Do(func() { s.doFail(err) })
+}
+
+func (s *Store) doFail(err error) {
 	s.mu.Lock()
 	s.closed = true
 	s.waiters = nil

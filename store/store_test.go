@@ -107,13 +107,13 @@ func TestDeletesAndCoalescing(t *testing.T) {
 
 	// Added and deleted within one batch: the batch holds nothing of it.
 	s.mu.Lock()
-	before := len(s.pending)
+	before := s.pending.len()
 	s.mu.Unlock()
 	brief := Delivery{Seq: s.NextSeq(), ClientID: "c", Msg: m, QoS: 1}
 	s.AddDelivery(&brief)
 	s.DeleteDelivery(brief.Seq)
 	s.mu.Lock()
-	after := len(s.pending)
+	after := s.pending.len()
 	s.mu.Unlock()
 	if after > before {
 		t.Errorf("pending grew from %d to %d for a delivery added and deleted in one batch", before, after)
