@@ -22,7 +22,7 @@ vet:
 # Every package runs under the race detector: the broker, the load
 # generator and the CLI are concurrent, and the codec is cheap enough.
 unit:
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -race -count=1 -timeout 25m $(PKGS)
 
 # The conformance suite against a real broker: mosquitto 2.0 from apt,
 # installed and started by the project's own script.

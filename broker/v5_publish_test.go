@@ -293,7 +293,9 @@ func TestV5OutboundTopicAliasWithinMaximumPacketSize(t *testing.T) {
 func TestV5SubscriptionIdentifiersOnDelivery(t *testing.T) {
 	s := newServer(t, Options{})
 	pubc, _ := connect5(t, s, "pub", true)
-	r := pub("s/r", "retained", 0, 0)
+	// QoS 1, so the message is retained before the subscription below:
+	// a QoS 0 PUBLISH has no answer to wait for.
+	r := pub("s/r", "retained", 1, 1)
 	r.Retain = true
 	publish5(t, pubc, r)
 

@@ -43,6 +43,25 @@ type Load struct {
 	Connack *LoadConnack `json:"connack,omitempty"`
 	// TLS is what the TLS handshakes negotiated (tls://, mqtts://, wss://).
 	TLS *LoadTLS `json:"tls,omitempty"`
+	// Faults are the faults injected during the run (--fault, a
+	// scenario's faults: section), in the order they began.
+	Faults []LoadFault `json:"faults,omitempty"`
+}
+
+// LoadFault is one fault injected during a run: a process fault on the
+// broker (kill, restart, pause) or a network fault in the fault proxy
+// (latency, bandwidth, slicer, reset, blackhole), on every connection or
+// on a named group. Times are seconds since the start of the run.
+type LoadFault struct {
+	Name   string  `json:"name"`             // as given, e.g. "kill@10s" or "latency=200ms@5s+10s"
+	Kind   string  `json:"kind"`             // kill, restart, pause, latency, bandwidth, slicer, reset, blackhole
+	Target string  `json:"target,omitempty"` // a group name; "" for every connection or the broker process
+	Start  float64 `json:"start_s"`
+	End    float64 `json:"end_s"` // when it was healed (== Start for an instant fault such as kill)
+	// Recovered is when the broker was back: a restarted process
+	// accepting connections again, or the proxy healed (0 if never).
+	Recovered float64 `json:"recovered_s,omitempty"`
+	Error     string  `json:"error,omitempty"` // why the fault could not be injected or healed
 }
 
 // LoadTLS counts a run's TLS handshakes.

@@ -185,23 +185,28 @@ func (c *Conn) readLoop() {
 }
 
 // Version is the protocol version in use.
-func (c *Conn) Version() packetgen.Version { return c.enc.Version }
+func (c *Conn) Version() packetgen.Version {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.enc.Version
+}
 
-// Send encodes p strictly and writes it.
+// Send encodes p strictly and writes it. A CONNECT of another protocol
+// level switches the connection to that level before it is encoded.
 func (c *Conn) Send(p packetgen.Packet) error {
-	if cp, ok := p.(*packetgen.Connect); ok && cp.ProtocolLevel.Valid() {
-		c.setVersion(cp.ProtocolLevel)
+	c.wmu.Lock()
+	if cp, ok := p.(*packetgen.Connect); ok && cp.ProtocolLevel.Valid() && cp.ProtocolLevel != c.enc.Version {
+		// The read loop reads rd.Version only after a packet arrives,
+		// and the answer to this CONNECT comes after it is written.
+		c.enc.Version = cp.ProtocolLevel
+		c.rd.Version = cp.ProtocolLevel
 	}
 	b, err := c.enc.Append(nil, p)
+	c.wmu.Unlock()
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", packetgen.Format(p), err)
 	}
 	return c.write(b, packetgen.Format(p))
-}
-
-func (c *Conn) setVersion(v packetgen.Version) {
-	c.enc.Version = v
-	c.rd.Version = v
 }
 
 // SendRaw writes bytes as they are, described as what in the trace.
