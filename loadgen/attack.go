@@ -142,9 +142,16 @@ type Options struct {
 	Coordinator Coordinator
 	// StartAt, when set, delays the connect phase until then.
 	StartAt time.Time
+	// SLO are latency objectives the summary checks (see ParseSLO).
+	SLO SLO
+	// Saturation are the generator's limits on itself (zero: defaults).
+	Saturation SaturationLimits
 	// Interval, when set, is called once a second like Progress, with the
 	// second's end-to-end histogram (valid only during the call).
 	Interval func(s reports.LoadSecond, e2e *Histogram)
+	// Live, when set, is called once a second like Progress with the
+	// run's running totals (see Live), for exporters such as Prometheus.
+	Live func(*Live)
 }
 
 // attack is one run of a scenario.
@@ -177,6 +184,9 @@ type attack struct {
 
 	filler  []byte // the payload after the header
 	reasons reasonCounts
+	// sessions is what became of sessions on reconnection, for the
+	// history (history_sessions.go).
+	sessions sessionLog
 	// MQTT 5.0: the properties of every PUBLISH, what the CONNACKs said,
 	// and the smallest Server Keep Alive in ns (-1: none).
 	v5       bool
@@ -189,6 +199,16 @@ type attack struct {
 	// in-process broker).
 	dialer *shardDialer
 	tls    *tlsRun
+	// watch is the generator's watch on itself while it publishes.
+	watch *selfWatch
+	// shared are the shard's shared subscriptions by filter (shared.go);
+	// rr is request/response's state (reqresp.go).
+	shared map[string]*sharedSub
+	rr     rrRun
+	// churn is flapping, offline subscribers, wills and retained
+	// (churn.go), nil without; tmpl renders payloads (template.go).
+	churn *churnRun
+	tmpl  *payloadTemplate
 }
 
 func (a *attack) now() int64             { return int64(time.Since(a.start)) }
@@ -209,7 +229,7 @@ func (a *attack) dialContext() (context.Context, context.CancelFunc) {
 }
 
 func (a *attack) countError(err error) {
-	if err == nil {
+	if err == nil || errors.Is(err, errChurned) {
 		return
 	}
 	cl := Classify(err)
@@ -299,6 +319,9 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Results, error) {
 	a.runHex = fmt.Sprintf("%08x", a.runID)
 	a.setPhase("connect")
 
+	if err := sc.CheckSharedTarget(opts.Dial == nil && len(sc.Brokers) == 0); err != nil {
+		return nil, err
+	}
 	target := opts.Target
 	var inproc *broker.Server
 	switch {
@@ -357,6 +380,11 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Results, error) {
 
 	memBefore := heapAndStacks()
 	a.buildClients()
+	a.buildShared()
+	a.buildRequestResponse()
+	if err := a.prepareChurn(); err != nil {
+		return nil, err
+	}
 	n := len(a.clients)
 	if len(a.clients) > len(a.pubs) && n > 0 {
 		if w := newIdleWatcher(a); w != nil {
@@ -387,11 +415,17 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Results, error) {
 		ph.interrupted = !a.awaitPublish(ctx, ph)
 	}
 	if !ph.interrupted {
+		a.churn.beforePublish(ctx)
+		a.watch = startSelfWatch()
+		a.churn.start(ctx, time.Now())
 		ph.interrupted = !a.publishPhase(ctx, ph)
+		a.churn.stop()
+		a.watch.end()
 	}
 	if !ph.interrupted {
 		ph.interrupted = !a.drainPhase(ctx)
 	}
+	a.churn.finish(ctx)
 	res.connectSec, res.ready = ph.connectSec, ph.ready
 
 	// Shut down: DISCONNECT everyone, wait for the goroutines.
@@ -405,6 +439,11 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Results, error) {
 	}
 
 	res.Summary = a.summarize(target, wallStart, series, ph, res)
+	if a.watch != nil {
+		senders := min(len(a.pubs), max(1, runtime.GOMAXPROCS(0))) // as runSenders starts them
+		res.Summary.Generator = a.watch.sample(res.Summary, senders, inproc != nil).judge(opts.Saturation)
+	}
+	res.Summary.SLO = opts.SLO.Check(res.Summary)
 	if inproc != nil {
 		if d := inproc.Stats().Dropped(); d > 0 {
 			res.Summary.Notes = append(res.Summary.Notes, fmt.Sprintf("the in-process broker dropped %d messages: session queues were full", d))
@@ -467,6 +506,9 @@ func (a *attack) startTicker(clock func() time.Time, progress func(reports.LoadS
 			}
 			if interval != nil {
 				interval(s, e2e)
+			}
+			if a.opts.Live != nil {
+				a.opts.Live(a.live(s.T))
 			}
 		}
 		for {
@@ -713,6 +755,8 @@ func (s *sender) run(ctx context.Context, pacer Pacer, start time.Time) uint64 {
 	}
 	miss := func(uint64, time.Duration) { a.counters.MissedLate.Add(1) }
 	flush := func() {
+		t0 := time.Now()
+		defer func() { a.watch.wrote(time.Since(t0)) }()
 		for _, c := range s.dirty {
 			c.mu.Lock()
 			c.flushLocked()
@@ -738,7 +782,11 @@ func (a *attack) drainState() DrainState {
 		c.mu.Unlock()
 		st.Inflight += inflight
 		st.Caused += sent * uint64(a.fan[c.pub.index])
+		if c.pub.rr != nil {
+			st.Caused += sent // and the response to each
+		}
 	}
+	st.Received += a.rr.answered.Load()
 	return st
 }
 
@@ -890,6 +938,7 @@ func (a *attack) summarize(target string, started time.Time, series []reports.Lo
 			Protocol: sc.version().String(), SessionExpiry: sc.SessionExpiry, MessageExpiry: sc.MessageExpiry,
 			UserProperties: sc.UserProperties, UserPropertySize: sc.UserPropertySize, ContentType: sc.ContentType,
 			PayloadFormat: sc.PayloadFormat, TopicAlias: sc.TopicAlias, SubscriptionID: sc.SubscriptionID,
+			SharedGroups: sc.SharedGroups, Responders: sc.Responders,
 		},
 		Errors: map[string]uint64{}, ErrorSample: map[string]string{},
 		ReasonCodes: a.reasons.summary(sc.version()),
@@ -943,9 +992,10 @@ func (a *attack) summarize(target string, started time.Time, series []reports.Lo
 			m.TopicAliasBytesSaved += p.aliasSaved
 			p.abandon() // what is still in flight was never confirmed
 			slices.Sort(p.unconfirmed)
-			pubs[p.index] = Ledger{QoS: sc.QoS, Sent: p.seq, Unconfirmed: p.unconfirmed}
+			slices.Sort(p.failed)
+			pubs[p.index] = Ledger{QoS: sc.QoS, Sent: p.seq, Unconfirmed: p.unconfirmed, Failed: p.failed, Sends: p.sends.Points()}
 			m.Expected += (p.seq - p.rejected) * uint64(a.fan[p.index])
-		case cl.sub != nil:
+		case cl.sub != nil && cl.sub.resp == nil:
 			lg := cl.sub.log
 			if g := cl.sub.granted; cl.sub.subscribed && g < sc.QoS {
 				// Due at the QoS the broker granted (MQTT-3.8.4-6 lets it
@@ -959,15 +1009,21 @@ func (a *attack) summarize(target string, started time.Time, series []reports.Lo
 			if cl.sub.down {
 				lg.SessionLost = true // dropped and never resumed its session
 			}
+			a.churn.excuse(cl, &lg, pubs)
 			subs = append(subs, lg)
 		}
 	}
 	l.Messages = m
 	vs := NewVerifyState(pubs, subs)
 	vs.RunID, vs.ShardCount, vs.Shards = a.runHex, max(1, a.opts.Shard.Count), []int{a.opts.Shard.Index}
+	vs.Sessions = a.sessions.tallies()
+	vs.Shared = a.sharedState()
 	res.Verify = vs
 	var unjudged int
 	l.Verify, l.Violations, unjudged = vs.Judge()
+	judgeShared(l, vs)
+	l.RequestResponse = a.requestResponse()
+	judgeRequestResponse(l)
 	if sh := a.opts.Shard; !sh.Whole() {
 		l.Notes = append(l.Notes, fmt.Sprintf("shard %s of run %s: %d of %d connections; expected counts deliveries due from this shard's publishers, received those to its subscribers (they match once shards are merged)",
 			sh, a.runHex, len(a.clients), sc.TotalConnections()))
@@ -984,6 +1040,8 @@ func (a *attack) summarize(target string, started time.Time, series []reports.Lo
 			l.Verify[i].Violations = nil
 		}
 	}
+	AnalyzeHistory(l, vs)
+	a.summarizeChurn(l, pubSec)
 	l.Notes = append(l.Notes, StandardNotes(l)...)
 	return l
 }

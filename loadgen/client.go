@@ -59,6 +59,18 @@ type client struct {
 
 	pub *publisher  // publishers only
 	sub *subscriber // subscribers only
+
+	// up: the connection had its CONNACK; everUp: some connection did,
+	// so the next CONNACK is a reconnection. Under mu.
+	up, everUp bool
+
+	// Churn (churn.go): cleanStart makes every CONNECT clean (set before
+	// the start); holdUntil keeps an offline subscriber away until then
+	// (attack ns); downAt is when the connection last dropped, under mu,
+	// for the reconnect metric.
+	cleanStart bool
+	holdUntil  atomic.Int64
+	downAt     int64
 }
 
 // publisher is a publishing client's message state, under client.mu.
@@ -72,6 +84,11 @@ type publisher struct {
 	ring        []flight
 	head, n     int
 	unconfirmed []uint64
+	// failed are the unconfirmed the broker refused (reason code 0x80 or
+	// more); the others' outcome is unknown: the connection was lost
+	// before their acknowledgement, or the run ended first.
+	failed []uint64
+	sends  SendIndex // due time of every sequence number, for the history
 
 	// From each CONNACK (MQTT 5.0; 3.1.1 keeps the defaults): the window
 	// is the smaller of Inflight and the broker's Receive Maximum
@@ -87,7 +104,8 @@ type publisher struct {
 	fullSize         int   // bytes of this publisher's PUBLISH without an alias
 	aliasSaved       int64 // bytes aliases saved, over the run
 	aliasedSends     uint64
-	rejected         uint64 // refused by a reason code: they cause no delivery
+	rejected         uint64     // refused by a reason code: they cause no delivery
+	rr               *requester // request/response runs only (reqresp.go)
 }
 
 type flight struct {
@@ -112,7 +130,17 @@ type subscriber struct {
 	// down: the connection dropped mid-run and has not come back; what
 	// the broker held for it may be gone with it.
 	down bool
-	log  SubscriberLog
+	// resumedAt is when (Unix ns) the subscriber last came back to its
+	// session without subscribing again, until a message published since
+	// shows the broker kept the subscription; 0 otherwise.
+	resumedAt int64
+	log       SubscriberLog
+	// share: a member of a shared group (shared.go); resp: a responder
+	// (reqresp.go).
+	share *sharedMember
+	resp  *responder
+	// off: one of the subscribers taken offline (backlog.go).
+	off *backlogSub
 }
 
 // connRef boxes a net.Conn for an atomic pointer.
@@ -242,6 +270,7 @@ func (c *client) handshake(conn net.Conn, rd *reader, st *connState) error {
 	a := c.a
 	conn.SetReadDeadline(time.Now().Add(a.sc.ConnectTimeout)) //nolint:errcheck
 	cp := a.connectPacket(c.clientID())
+	cp.CleanStart = cp.CleanStart || c.cleanStart
 	c.mu.Lock()
 	st.connectAt = a.now()
 	var err error
@@ -276,7 +305,12 @@ func (c *client) drop(conn net.Conn, err error) error {
 	if c.ready {
 		a.counters.Ready.Add(-1)
 	}
-	c.ready, c.conn = false, nil
+	if c.up && !a.stopped() {
+		a.sessions.add(a.unixNs(a.now()), func(t *SessionTally) { t.Dropped++ })
+		c.droppedMidRun()
+		c.downAt = a.now()
+	}
+	c.ready, c.conn, c.up = false, nil, false
 	c.wbuf = nil
 	c.live.Store(nil)
 	c.mu.Unlock()
@@ -307,6 +341,9 @@ func (c *client) retry(err error, wasUp bool) {
 	j := mix(a.sc.Seed^uint64(c.idx)<<20^uint64(c.attempts)) % 500
 	wait := c.backoff * time.Duration(750+j) / 1000
 	c.backoff = min(2*c.backoff, backoffMax)
+	if h := c.holdUntil.Load(); h != 0 {
+		wait = max(wait, time.Duration(h-a.now())) // offline for a while (backlog.go)
+	}
 	c.mu.Lock()
 	if a.stopped() { // shutdown has been past this client: stop here
 		c.mu.Unlock()
@@ -470,6 +507,11 @@ func (c *client) handle(h packetgen.Header, body []byte, now int64, st *connStat
 			return a.refused(packetgen.TypeSuback, rc)
 		}
 		a.rec.Record(MetricSubscribe, time.Duration(now-st.subscribeAt))
+		if c.sub == nil { // a requester's Response Topic
+			c.pub.rr.subscribed = true
+			c.setReady(st)
+			return nil
+		}
 		c.sub.granted = packetgen.QoS(sa.ReasonCodes[0])
 		c.sub.subscribed = true
 		c.setReady(st)
@@ -487,6 +529,33 @@ func (c *client) handle(h packetgen.Header, body []byte, now int64, st *connStat
 // and, for a subscriber, subscribes.
 func (c *client) connected(resumed bool, lim connLimits, now int64, st *connState) error {
 	a := c.a
+	c.mu.Lock()
+	again, down := c.everUp, c.downAt
+	c.up, c.everUp, c.downAt = true, true, 0
+	c.mu.Unlock()
+	// An offline subscriber's return is not a reconnection to time: it
+	// stayed away on purpose (backlog.go).
+	if back := c.sub != nil && c.sub.off != nil && c.sub.off.returned(a, now); down != 0 && !back {
+		a.rec.Record(MetricReconnect, time.Duration(now-down))
+	}
+	if again {
+		a.sessions.add(a.unixNs(now), func(t *SessionTally) {
+			if resumed {
+				t.Resumed++
+			} else {
+				t.Fresh++
+			}
+			if resumed && c.sub != nil && c.sub.subscribed {
+				t.SubscribersResumed++
+			}
+		})
+		if c.sub != nil {
+			c.sub.resumedAt = 0
+			if resumed && c.sub.subscribed {
+				c.sub.resumedAt = a.unixNs(now)
+			}
+		}
+	}
 	if p := c.pub; p != nil {
 		c.mu.Lock()
 		p.window = min(a.sc.Inflight, int(lim.receiveMax))
@@ -500,6 +569,12 @@ func (c *client) connected(resumed bool, lim connLimits, now int64, st *connStat
 			c.pub.abandon()
 		}
 		c.mu.Unlock()
+		if p.rr != nil && (!p.rr.subscribed || !resumed) {
+			return c.subscribeResponses(st)
+		}
+	}
+	if c.sub != nil && c.sub.resp != nil {
+		c.responderConnected(lim.receiveMax)
 	}
 	if c.sub != nil {
 		s := c.sub
@@ -545,6 +620,12 @@ func (c *client) setReady(st *connState) {
 // received handles a PUBLISH: acknowledge it, then check it.
 func (c *client) received(h packetgen.Header, body []byte, now int64) error {
 	s := c.sub
+	if s == nil && c.pub != nil && c.pub.rr != nil {
+		return c.response(h, body, now)
+	}
+	if s != nil && s.resp != nil {
+		return c.respond(h, body)
+	}
 	if s == nil {
 		// Not ours to count (a publisher or idle client left with an old
 		// subscription): acknowledge and drop.
@@ -595,12 +676,27 @@ func (c *client) received(h packetgen.Header, body []byte, now int64) error {
 		c.appendAck(packetgen.TypePubrec, id)
 	}
 	hd, ok := ParseHeader(payload)
+	if !ok && c.a.tmpl != nil && c.a.tmpl.header {
+		hd, ok = findTextHeader(payload) // placed by the template
+	}
 	if !ok || hd.Run != c.a.runID {
 		s.log.Foreign++
 		return nil
 	}
 	if d != nil {
 		c.a.checkDelivery(d, s)
+	}
+	if s.resumedAt != 0 && hd.Due > s.resumedAt {
+		at := s.resumedAt
+		s.resumedAt = 0
+		c.a.sessions.add(at, func(t *SessionTally) { t.SubscriptionsKept++ })
+	}
+	if s.share != nil {
+		c.sharedReceived(s, hd, qos, now)
+		return nil
+	}
+	if s.off != nil {
+		s.off.saw(hd, qos, now)
 	}
 	stream := s.log.Streams[hd.Publisher]
 	if stream == nil {
@@ -625,6 +721,10 @@ func (c *client) received(h packetgen.Header, body []byte, now int64) error {
 func (c *client) acked(t packetgen.Type, id uint16, code byte, now int64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.sub != nil && c.sub.resp != nil {
+		c.responseAckedLocked(t, id)
+		return nil
+	}
 	p := c.pub
 	var f *flight
 	if p != nil {
@@ -678,6 +778,7 @@ func (c *client) rejectLocked(f *flight) {
 	p := c.pub
 	f.done = true
 	p.unconfirmed = append(p.unconfirmed, f.seq)
+	p.failed = append(p.failed, f.seq)
 	p.rejected++
 	c.a.counters.Rejected.Add(1)
 	p.popDone()
@@ -837,6 +938,7 @@ func (c *client) publish(pkt *packetgen.Publish, payload []byte, due int64) miss
 		p.nextID = id
 		p.push(flight{seq: seq, due: due, id: id})
 	}
+	p.sends.Add(seq, a.unixNs(due)/1e6)
 	p.seq++
 	return sentOK
 }
@@ -846,7 +948,14 @@ func (c *client) publish(pkt *packetgen.Publish, payload []byte, due int64) miss
 func (c *client) appendPublish(b []byte, pkt *packetgen.Publish, payload []byte, seq uint64, due int64, id uint16, dup bool) ([]byte, error) {
 	a, p := c.a, c.pub
 	h := Header{QoS: a.sc.QoS, Run: a.runID, Publisher: p.index, Seq: seq, Due: a.unixNs(due)}
-	if a.sc.PayloadFormat {
+	if a.tmpl != nil {
+		out, done, err := a.tmpl.render(h)
+		if err != nil {
+			return b, err
+		}
+		defer done() // once the encoder has copied it
+		payload = out
+	} else if a.sc.PayloadFormat {
 		PutTextHeader(payload, h)
 	} else {
 		PutHeader(payload, h)
@@ -854,6 +963,9 @@ func (c *client) appendPublish(b []byte, pkt *packetgen.Publish, payload []byte,
 	*pkt = packetgen.Publish{Topic: p.topic, QoS: a.sc.QoS, PacketID: id, Dup: dup, Payload: payload}
 	if a.v5 {
 		pkt.Properties = a.props
+		if p.rr != nil {
+			c.requestProps(pkt, seq, h.Due)
+		}
 		if p.aliasOK {
 			pkt.Properties.Set(packetgen.PropTopicAlias, uint16(1))
 			if p.aliased {

@@ -36,6 +36,9 @@ type PublisherLedger struct {
 	QoS         uint8    `json:"qos"`
 	Sent        uint64   `json:"sent"`
 	Unconfirmed []uint64 `json:"unconfirmed,omitempty"`
+	// Failed and Sends are as in Ledger.
+	Failed []uint64    `json:"failed,omitempty"`
+	Sends  []SendPoint `json:"sends,omitempty"`
 }
 
 // Receipt is the state of Streams subscriber streams of one publisher
@@ -54,6 +57,9 @@ type Receipt struct {
 	Duplicates  uint64      `json:"duplicates,omitempty"`
 	Reordered   uint64      `json:"reordered,omitempty"`
 	Downgraded  uint64      `json:"downgraded,omitempty"`
+	// QueueExcuse is how many of the stream's losses the broker's queue
+	// limit allowed (an offline subscriber's; never grouped).
+	QueueExcuse uint64 `json:"queue_excuse,omitempty"`
 }
 
 // VerifyState is everything delivery verification needs, for one run or
@@ -66,9 +72,17 @@ type VerifyState struct {
 	Receipts   []Receipt         `json:"receipts"`
 	Foreign    [3]uint64         `json:"foreign"`    // by the subscriber's QoS
 	Unexpected uint64            `json:"unexpected"` // deliveries to a subscriber whose filter does not match
+	// UnexpectedByQoS splits Unexpected by the subscriber's QoS, as
+	// Foreign is (zero in files from before it).
+	UnexpectedByQoS [3]uint64 `json:"unexpected_by_qos"`
+	// Sessions is what became of sessions when connections came back,
+	// for the history checker.
+	Sessions []SessionTally `json:"sessions,omitempty"`
 	// Faults counts, by kind, MQTT 5.0 deliveries whose properties the
 	// broker altered (subscription_identifier, user_properties, ...).
 	Faults map[string]uint64 `json:"property_faults,omitempty"`
+	// Shared is what shared groups' members received (shared.go).
+	Shared *SharedState `json:"shared,omitempty"`
 }
 
 // NewVerifyState gathers publishers' ledgers (keyed by publisher index)
@@ -76,7 +90,8 @@ type VerifyState struct {
 func NewVerifyState(ledgers map[uint32]Ledger, subs []SubscriberLog) *VerifyState {
 	v := &VerifyState{}
 	for p, l := range ledgers {
-		v.Ledgers = append(v.Ledgers, PublisherLedger{Publisher: p, QoS: uint8(l.QoS), Sent: l.Sent, Unconfirmed: l.Unconfirmed})
+		v.Ledgers = append(v.Ledgers, PublisherLedger{Publisher: p, QoS: uint8(l.QoS), Sent: l.Sent, Unconfirmed: l.Unconfirmed,
+			Failed: l.Failed, Sends: l.Sends})
 	}
 	slices.SortFunc(v.Ledgers, func(a, b PublisherLedger) int { return int(a.Publisher) - int(b.Publisher) })
 	type key struct {
@@ -96,8 +111,8 @@ func NewVerifyState(ledgers map[uint32]Ledger, subs []SubscriberLog) *VerifyStat
 			}
 			r := Receipt{Publisher: e.Publisher, QoS: uint8(e.QoS), SessionLost: sub.SessionLost, Streams: 1,
 				Next: st.next, Settled: st.settled, Received: st.Received, Duplicates: st.Duplicates,
-				Reordered: st.Reordered, Downgraded: st.Downgraded}
-			if len(st.gaps) > 0 {
+				Reordered: st.Reordered, Downgraded: st.Downgraded, QueueExcuse: sub.QueueExcuse[e.Publisher]}
+			if len(st.gaps) > 0 || r.QueueExcuse > 0 {
 				for _, g := range st.gaps {
 					r.Gaps = append(r.Gaps, [2]uint64{g.lo, g.hi})
 				}
@@ -117,14 +132,15 @@ func NewVerifyState(ledgers map[uint32]Ledger, subs []SubscriberLog) *VerifyStat
 			group[k] = len(v.Receipts)
 			v.Receipts = append(v.Receipts, r)
 		}
-		for p, st := range sub.Streams {
-			if !seen[p] {
-				v.Unexpected += st.Received + st.Duplicates
-			}
-		}
 		fq := 0
 		if len(sub.Expected) > 0 {
 			fq = int(sub.Expected[0].QoS)
+		}
+		for p, st := range sub.Streams {
+			if !seen[p] {
+				v.Unexpected += st.Received + st.Duplicates
+				v.UnexpectedByQoS[fq] += st.Received + st.Duplicates
+			}
 		}
 		v.Foreign[fq] += sub.Foreign
 		for k, n := range sub.Faults {
@@ -183,6 +199,10 @@ func (v *VerifyState) Judge() (rows []reports.LoadVerification, violations []str
 		} else {
 			r.Confirmed += n * l.Sent
 			lost = st.Lost(l.Sent, nil)
+		}
+		if x := min(lost, rc.QueueExcuse); x > 0 { // the broker kept what it promised
+			r.LostQueueLimit += n * x
+			lost -= x
 		}
 		if rc.SessionLost {
 			r.LostExcused += n * lost
@@ -249,9 +269,14 @@ func MergeVerify(states []*VerifyState) (*VerifyState, error) {
 			out.Foreign[q] += s.Foreign[q]
 		}
 		out.Unexpected += s.Unexpected
+		for q := range out.UnexpectedByQoS {
+			out.UnexpectedByQoS[q] += s.UnexpectedByQoS[q]
+		}
+		out.Sessions = mergeTallies(out.Sessions, s.Sessions)
 		for k, n := range s.Faults {
 			out.addFault(k, n)
 		}
+		out.Shared = mergeShared(out.Shared, s.Shared)
 	}
 	slices.Sort(out.Shards)
 	slices.SortFunc(out.Ledgers, func(a, b PublisherLedger) int { return int(a.Publisher) - int(b.Publisher) })

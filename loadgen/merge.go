@@ -42,7 +42,9 @@ func Merge(parts []*Results) (*Results, error) {
 	var memWeighted float64
 	var memNote string
 	runs := map[string]bool{}
+	var gens []*reports.LoadGenerator
 	for _, p := range parts {
+		gens = append(gens, p.Summary.Generator)
 		s := p.Summary
 		runs[s.RunID] = true
 		if s.Started.Before(out.Started) {
@@ -96,6 +98,7 @@ func Merge(parts []*Results) (*Results, error) {
 		out.TLS = mergeTLS(out.TLS, s.TLS)
 	}
 	out.Target = strings.Join(targets, ",")
+	out.Generator = MergeGenerators(gens) // saturated if any part was
 	out.Elapsed = end.Sub(out.Started)
 	if memWeighted > 0 && out.Connections.Target > 0 {
 		out.Connections.MemPerConn = memWeighted / float64(out.Connections.Target)
@@ -144,6 +147,7 @@ func Merge(parts []*Results) (*Results, error) {
 		out.Latency = append(out.Latency, Summarize(name, total))
 	}
 	out.Series = mergeSeries(parts, t0, res.Intervals[MetricEndToEnd.String()])
+	out.Faults = mergeFaults(parts, t0)
 
 	// Verification: the shards of one run are judged together; results of
 	// different runs, or written without ledgers, as they were.
@@ -185,12 +189,23 @@ func Merge(parts []*Results) (*Results, error) {
 		out.Violations = append(out.Violations, s.Violations...)
 	}
 	out.Verify = rows
+	if res.Verify != nil {
+		judgeShared(out, res.Verify)
+	}
+	out.RequestResponse = MergeRequestResponse(summaries(parts))
+	judgeRequestResponse(out)
 	if out.Interrupted && len(out.Violations) > 0 {
 		out.Notes = append(out.Notes, "interrupted: losses include messages still in transit; not judged")
 		out.Violations = nil
 		for i := range out.Verify {
 			out.Verify[i].Violations = nil
 		}
+	}
+	if slo, err := sloOf(first); err == nil {
+		out.SLO = slo.Check(out) // the objectives the parts were given, on the merged histograms
+	}
+	if len(runs) == 1 && res.Verify != nil {
+		AnalyzeHistory(out, res.Verify)
 	}
 	out.Notes = append(out.Notes, StandardNotes(out)...)
 	// Whatever else a part noted (a broker dropping messages, say), with

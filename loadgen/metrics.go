@@ -37,10 +37,22 @@ const (
 	// MetricSendLag is how late each PUBLISH went out after it was due:
 	// the generator's own share of the two latencies above.
 	MetricSendLag
+	// MetricRequestResponse is from when a request was due → its
+	// response read by the publisher (request/response runs, reqresp.go).
+	MetricRequestResponse
+	// MetricReconnect is from a connection's drop → the CONNACK of its
+	// next connection, backoff included (churn.go).
+	MetricReconnect
+	// MetricWill is from a will connection's abrupt close → its will
+	// delivered to the watcher (will.go).
+	MetricWill
+	// MetricRetainedFetch is from a subscriber's SUBSCRIBE → the last of
+	// the retained fleet's messages (retained.go).
+	MetricRetainedFetch
 	numMetrics
 )
 
-var metricNames = [numMetrics]string{"tcp_connect", "tls_handshake", "ws_upgrade", "connect", "subscribe", "publish_ack", "e2e", "send_lag"}
+var metricNames = [numMetrics]string{"tcp_connect", "tls_handshake", "ws_upgrade", "connect", "subscribe", "publish_ack", "e2e", "send_lag", "request_response", "reconnect", "will", "retained_fetch"}
 
 func (m Metric) String() string { return metricNames[m] }
 

@@ -27,6 +27,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mqttbench/mqttbench/faults"
 	"github.com/mqttbench/mqttbench/packetgen"
 	"github.com/mqttbench/mqttbench/packetgen/topic"
 	"github.com/mqttbench/mqttbench/transport"
@@ -124,6 +126,25 @@ type Scenario struct {
 	// SubscriptionID makes subscriber j subscribe with Subscription
 	// Identifier j+1 and checks every delivery carries it.
 	SubscriptionID bool
+
+	// SharedGroups are share names: subscriber j joins group j mod
+	// len(SharedGroups) and subscribes "$share/NAME/<its filter>"; each
+	// group is verified as one consumer (shared.go).
+	SharedGroups []string
+	// Responders, when above 0, makes the run request/response (MQTT
+	// 5.0): that many connections after the subscribers answer every
+	// PUBLISH on its Response Topic (reqresp.go).
+	Responders int
+
+	// Faults are the faults to inject during the run (the file's faults:
+	// list); the command runs them (see package faults), not Run.
+	Faults []faults.Spec
+
+	// Churn is flapping, offline subscribers, a will storm and a retained
+	// fleet (churn.go); PayloadTemplate, a text/template file every
+	// payload is rendered from (template.go).
+	Churn           Churn
+	PayloadTemplate string
 }
 
 // Defaults.
@@ -151,7 +172,7 @@ func DefaultScenario() Scenario {
 // TotalConnections is Connections, or Publishers + Subscribers when 0.
 func (s *Scenario) TotalConnections() int {
 	if s.Connections == 0 {
-		return s.Publishers + s.Subscribers
+		return s.Publishers + s.Subscribers + s.Responders
 	}
 	return s.Connections
 }
@@ -172,8 +193,8 @@ func (s *Scenario) Validate() error {
 		return errors.New("connections, publishers and subscribers cannot be negative")
 	case n == 0:
 		return errors.New("connections: nothing to run (0 connections, publishers and subscribers)")
-	case n < s.Publishers+s.Subscribers:
-		return fmt.Errorf("connections: %d is fewer than publishers + subscribers (%d)", n, s.Publishers+s.Subscribers)
+	case n < s.Publishers+s.Subscribers+s.Responders:
+		return fmt.Errorf("connections: %d is fewer than publishers + subscribers + responders (%d)", n, s.Publishers+s.Subscribers+s.Responders)
 	case n > MaxConnections:
 		return fmt.Errorf("connections: %d is more than %d", n, MaxConnections)
 	case s.QoS > 2:
@@ -204,6 +225,15 @@ func (s *Scenario) Validate() error {
 		return errors.New("password: MQTT 3.1.1 sends a password only with a user name")
 	}
 	if err := s.validate5(); err != nil {
+		return err
+	}
+	if err := s.validateShared(); err != nil {
+		return err
+	}
+	if err := s.validateResponders(); err != nil {
+		return err
+	}
+	if err := s.validateChurn(); err != nil {
 		return err
 	}
 	for _, b := range s.Brokers {
@@ -333,10 +363,18 @@ func ParseSourceIPs(s string) ([]netip.Addr, error) {
 //	protocol: 5             # MQTT 5.0; then also session_expiry,
 //	user_properties: 2      # message_expiry, user_property_size,
 //	content_type: text/csv  # payload_format, topic_alias, subscription_id
+//	shared_groups: [g0, g1] # subscribers split over $share/g0/..., $share/g1/...
+//	responders: 4           # request/response (5.0): 4 connections answer
 //	phases:
 //	  connect: {ramp: 500, timeout: 10s}
 //	  publish: {duration: 30s, rate: 10000}
 //	  drain:   {duration: 2s}
+//	payload_template: body.tmpl  # rendered per message (template.go)
+//	churn:                  # flapping, offline, wills, retained (churn.go)
+//	  flap: {rate: 5, group: subscribers}
+//	faults:                 # the keys of --fault (see package faults)
+//	  - {kind: kill, at: 10s}
+//	  - {kind: latency, at: 5s, for: 10s, latency: 200ms, group: subscribers}
 type scenarioFile struct {
 	Brokers      []string      `yaml:"brokers"`
 	SourceIPs    string        `yaml:"source_ips"`
@@ -365,6 +403,14 @@ type scenarioFile struct {
 	PayloadFormat    bool          `yaml:"payload_format"`
 	TopicAlias       bool          `yaml:"topic_alias"`
 	SubscriptionID   bool          `yaml:"subscription_id"`
+	Responders       int           `yaml:"responders"` // request/response
+
+	SharedGroups []string `yaml:"shared_groups"`
+
+	Faults []faults.Spec `yaml:"faults"`
+
+	Churn           *churnFile `yaml:"churn"`            // churn.go
+	PayloadTemplate string     `yaml:"payload_template"` // template.go
 }
 
 type phasesFile struct {
@@ -410,6 +456,7 @@ func ParseScenario(name string, b []byte, base Scenario) (Scenario, error) {
 		SessionExpiry: base.SessionExpiry, MessageExpiry: base.MessageExpiry, UserProperties: base.UserProperties,
 		ContentType: base.ContentType, PayloadFormat: base.PayloadFormat,
 		TopicAlias: base.TopicAlias, SubscriptionID: base.SubscriptionID,
+		SharedGroups: base.SharedGroups, Responders: base.Responders,
 		Phases: phasesFile{
 			Connect: connectPhase{Ramp: base.Ramp, Timeout: base.ConnectTimeout},
 			Publish: publishPhase{Duration: base.Duration, Rate: base.Rate, RatePerPublisher: base.RatePerPublisher, MaxLag: base.MaxLag},
@@ -437,6 +484,7 @@ func ParseScenario(name string, b []byte, base Scenario) (Scenario, error) {
 		s.UserPropertySize = DefaultUserPropertySize
 	}
 	s.PayloadFormat, s.TopicAlias, s.SubscriptionID = f.PayloadFormat, f.TopicAlias, f.SubscriptionID
+	s.SharedGroups, s.Responders = f.SharedGroups, f.Responders
 	if f.Protocol != "" {
 		v, err := ParseProtocol(f.Protocol)
 		if err != nil {
@@ -454,6 +502,23 @@ func ParseScenario(name string, b []byte, base Scenario) (Scenario, error) {
 			return base, fmt.Errorf("%s: source_ips: %v", name, err)
 		}
 		s.SourceIPs = ips
+	}
+	if f.Churn != nil {
+		f.Churn.apply(&s.Churn)
+	}
+	if f.PayloadTemplate != "" {
+		s.PayloadTemplate = f.PayloadTemplate
+		if !filepath.IsAbs(s.PayloadTemplate) { // relative to the scenario file
+			s.PayloadTemplate = filepath.Join(filepath.Dir(name), s.PayloadTemplate)
+		}
+	}
+	if f.Faults != nil {
+		s.Faults = f.Faults
+		for i := range s.Faults {
+			if err := s.Faults[i].Validate(); err != nil {
+				return base, fmt.Errorf("%s: faults[%d]: %v", name, i, err)
+			}
+		}
 	}
 	if err := s.Validate(); err != nil {
 		return base, fmt.Errorf("%s: %v", name, err)

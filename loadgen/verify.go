@@ -235,6 +235,14 @@ type Ledger struct {
 	// acknowledged (abandoned with a lost session, or in flight at the
 	// end): the broker never took responsibility for them.
 	Unconfirmed []uint64
+	// Failed holds, sorted, those of Unconfirmed the broker refused with
+	// a reason code of 0x80 or more (MQTT 5.0); the rest of Unconfirmed
+	// had their connection lost before the acknowledgement, or were in
+	// flight at the end: their outcome is unknown.
+	Failed []uint64
+	// Sends are the corners of sequence number against due time (see
+	// SendIndex), for the history checker.
+	Sends []SendPoint
 }
 
 // Confirmed is the number of messages the broker took responsibility for.
@@ -260,6 +268,10 @@ type SubscriberLog struct {
 	// Faults counts, by kind, the run's MQTT 5.0 deliveries whose
 	// properties the broker altered (see faultNames).
 	Faults [numFaults]uint64
+	// QueueExcuse, by publisher, is how many of a stream's losses the
+	// broker's queue limit allowed while the subscriber was offline
+	// (backlog.go).
+	QueueExcuse map[uint32]uint64
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

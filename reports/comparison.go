@@ -57,10 +57,11 @@ type Entry struct {
 	Errors      []string
 }
 
-// OK reports an entry whose every result passed.
+// OK reports an entry whose every result passed; a conformance result
+// compared with a baseline passes when no statement got worse.
 func (e Entry) OK() bool {
 	return len(e.Errors) == 0 &&
-		(e.Conformance == nil || e.Conformance.OK()) &&
+		(e.Conformance == nil || e.Conformance.Gate()) &&
 		(e.Load == nil || (e.Load.Summary.OK() && !e.Load.Summary.Interrupted)) &&
 		(e.Fuzz == nil || (e.Fuzz.OK() && !e.Fuzz.Interrupted))
 }

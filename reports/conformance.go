@@ -60,6 +60,33 @@ type Conformance struct {
 	// Notes are findings that blame no statement, such as a capability
 	// the profile and the broker's CONNACK disagree on.
 	Notes []string `json:"notes,omitempty"`
+	// TLS is what the handshake negotiated (tls://, mqtts://, wss://).
+	TLS *ConformanceTLS `json:"tls,omitempty"`
+	// Baseline compares the run with an earlier result (--baseline).
+	Baseline *Baseline `json:"baseline,omitempty"`
+}
+
+// ConformanceTLS is what a conformance run's TLS handshake negotiated.
+// It names parameters only, never key material.
+type ConformanceTLS struct {
+	Version string `json:"version"`        // "TLS 1.3"
+	Cipher  string `json:"cipher"`         // "TLS_AES_128_GCM_SHA256"
+	ALPN    string `json:"alpn,omitempty"` // the protocol ALPN agreed on, if any
+	// ClientCert says the suite offered a client certificate (--cert).
+	// The client cannot see whether the broker asked for it.
+	ClientCert bool `json:"client_cert"`
+}
+
+// String is "TLS 1.3, TLS_AES_128_GCM_SHA256[, ALPN mqtt][, client certificate]".
+func (t *ConformanceTLS) String() string {
+	s := t.Version + ", " + t.Cipher
+	if t.ALPN != "" {
+		s += ", ALPN " + t.ALPN
+	}
+	if t.ClientCert {
+		s += ", client certificate"
+	}
+	return s
 }
 
 // SpecResult is one spec's outcome.

@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 )
@@ -188,4 +189,86 @@ func (c *Conformance) sortedSpecs() []SpecResult {
 		return a.Name < b.Name
 	})
 	return out
+}
+
+// Versions are the protocol versions the run has statement verdicts for,
+// in order ("3.1.1", "5.0").
+func (c *Conformance) Versions() []string {
+	seen := map[string]bool{}
+	for _, st := range c.Statements {
+		if st.Protocol != "" {
+			seen[st.Protocol] = true
+		}
+	}
+	return sortedKeys(seen)
+}
+
+// VersionRow is one statement ID's verdict in each version of a run of
+// several ("" where a version has no such statement).
+type VersionRow struct {
+	ID       string   `json:"id"`
+	Verdicts []string `json:"verdicts"`
+	Differs  bool     `json:"differs,omitempty"`
+}
+
+// SideBySide lists every statement ID with its verdict in each of
+// Versions, in statement order: 3.1.1 and 5.0 next to each other. The
+// two versions number many statements alike, but a statement of one
+// need not say what the same ID says in the other; Differs only marks
+// where verdicts differ.
+func (c *Conformance) SideBySide() []VersionRow {
+	versions := c.Versions()
+	col := map[string]int{}
+	for i, v := range versions {
+		col[v] = i
+	}
+	by := map[string]*VersionRow{}
+	var ids []string
+	for _, st := range c.Statements {
+		i, ok := col[st.Protocol]
+		if !ok {
+			continue
+		}
+		r := by[st.ID]
+		if r == nil {
+			r = &VersionRow{ID: st.ID, Verdicts: make([]string, len(versions))}
+			by[st.ID] = r
+			ids = append(ids, st.ID)
+		}
+		r.Verdicts[i] = st.Verdict
+	}
+	sort.Slice(ids, func(i, j int) bool { return statementLess(ids[i], ids[j]) })
+	out := make([]VersionRow, 0, len(ids))
+	for _, id := range ids {
+		r := by[id]
+		r.Differs = slices.ContainsFunc(r.Verdicts, func(v string) bool { return v != r.Verdicts[0] })
+		out = append(out, *r)
+	}
+	return out
+}
+
+// VerdictColumns counts statements per verdict with one column per
+// version (the first column the verdict), in Verdicts order.
+func (c *Conformance) VerdictColumns() (head []string, rows [][]string) {
+	versions := c.Versions()
+	head = append([]string{"Verdict"}, versions...)
+	n := map[string][]int{}
+	var order []string
+	for _, vc := range c.VerdictCounts() {
+		if n[vc.Verdict] == nil {
+			n[vc.Verdict] = make([]int, len(versions))
+			order = append(order, vc.Verdict)
+		}
+		if i := slices.Index(versions, vc.Protocol); i >= 0 {
+			n[vc.Verdict][i] = vc.Count
+		}
+	}
+	for _, v := range order {
+		row := []string{v}
+		for _, k := range n[v] {
+			row = append(row, fmt.Sprint(k))
+		}
+		rows = append(rows, row)
+	}
+	return head, rows
 }

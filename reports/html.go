@@ -116,6 +116,12 @@ type conformancePage struct {
 	Broken       []Statement
 	// Warnings are the specs that passed with SHOULDs broken.
 	Warnings []SpecResult
+	// A run of several versions shows them side by side: statement
+	// verdict counts and every statement, a column per version.
+	Versions     []string
+	VerdictTable rowsTable
+	SideBySide   []VersionRow
+	Differing    int
 }
 
 // WriteConformanceHTML writes the conformance report: summary by section
@@ -135,6 +141,15 @@ func WriteConformanceHTML(w io.Writer, c *Conformance) error {
 			d.Broken = append(d.Broken, st)
 		}
 	}
+	if c.MultiProtocol() {
+		d.Versions, d.SideBySide = c.Versions(), c.SideBySide()
+		d.VerdictTable.Head, d.VerdictTable.Rows = c.VerdictColumns()
+		for _, r := range d.SideBySide {
+			if r.Differs {
+				d.Differing++
+			}
+		}
+	}
 	meta := [][2]string{
 		{"Broker", RedactURL(c.Broker)},
 		{"Protocol", c.Protocol},
@@ -149,8 +164,15 @@ func WriteConformanceHTML(w io.Writer, c *Conformance) error {
 	if c.Concurrency > 0 {
 		meta = append(meta, [2]string{"Concurrency", fmt.Sprint(c.Concurrency)})
 	}
+	if c.TLS != nil {
+		meta = append(meta, [2]string{"TLS", c.TLS.String()})
+	}
 	verdict := c.SummaryLine() // names an interruption
-	return render(w, "conformance", page{Title: "Conformance: " + RedactURL(c.Broker), Meta: meta, OK: c.OK(), Verdict: verdict, Data: d})
+	if b := c.Baseline; b != nil {
+		meta = append(meta, [2]string{"Baseline", b.File})
+		verdict += fmt.Sprintf("; against the baseline: %d worse, %d better, %d known failures", len(b.Worse), len(b.Better), b.KnownFailures)
+	}
+	return render(w, "conformance", page{Title: "Conformance: " + RedactURL(c.Broker), Meta: meta, OK: c.Gate(), Verdict: verdict, Data: d})
 }
 
 func profileName(p map[string]any) string {

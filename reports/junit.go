@@ -91,8 +91,8 @@ func (c *Conformance) WriteJUnit(path string) error {
 			if protocol == "" {
 				protocol = c.Protocol
 			}
-			root.Suites = append(root.Suites, junitSuite{Name: section, Properties: []junitProperty{
-				{"broker", c.Broker}, {"protocol", protocol}, {"seed", fmt.Sprint(c.Seed)}}})
+			props := append([]junitProperty{{"broker", c.Broker}, {"protocol", protocol}, {"seed", fmt.Sprint(c.Seed)}}, c.runProperties()...)
+			root.Suites = append(root.Suites, junitSuite{Name: section, Properties: props})
 		}
 		suite := &root.Suites[i]
 		tc := junitCase{Name: s.Name, Classname: section, Time: s.Duration.Seconds()}
@@ -162,6 +162,24 @@ func (c *Conformance) WriteJUnit(path string) error {
 		return err
 	}
 	return os.WriteFile(path, append([]byte(xml.Header), append(b, '\n')...), 0o644)
+}
+
+// runProperties are the testsuite properties every suite of the run
+// shares: the TLS negotiated and the comparison with a baseline.
+func (c *Conformance) runProperties() []junitProperty {
+	var props []junitProperty
+	if t := c.TLS; t != nil {
+		props = append(props, junitProperty{"tls_version", t.Version}, junitProperty{"tls_cipher", t.Cipher},
+			junitProperty{"tls_client_cert", fmt.Sprint(t.ClientCert)})
+		if t.ALPN != "" {
+			props = append(props, junitProperty{"tls_alpn", t.ALPN})
+		}
+	}
+	if b := c.Baseline; b != nil {
+		props = append(props, junitProperty{"baseline", b.File}, junitProperty{"baseline_worse", fmt.Sprint(len(b.Worse))},
+			junitProperty{"baseline_better", fmt.Sprint(len(b.Better))}, junitProperty{"baseline_known_failures", fmt.Sprint(b.KnownFailures)})
+	}
+	return props
 }
 
 // stepsSuite holds one testcase per statement broken in steps of specs

@@ -46,6 +46,19 @@ type Load struct {
 	// Faults are the faults injected during the run (--fault, a
 	// scenario's faults: section), in the order they began.
 	Faults []LoadFault `json:"faults,omitempty"`
+	// History classes every message and reads each fault (history.go).
+	History *LoadHistory `json:"history,omitempty"`
+	// Generator is the generator's watch on itself (see LoadGenerator).
+	Generator *LoadGenerator `json:"generator,omitempty"`
+	// SLO are the latency objectives given (--slo), met or not.
+	SLO []LoadObjective `json:"slo,omitempty"`
+	// Churn is what the run's churn did: flapping, offline subscribers,
+	// a will storm, a retained fleet, payload templates (churn.go).
+	Churn *LoadChurn `json:"churn,omitempty"`
+	// Shared is the verification of shared groups (--shared-group);
+	// RequestResponse counts a request/response run (--responders).
+	Shared          *LoadShared          `json:"shared,omitempty"`
+	RequestResponse *LoadRequestResponse `json:"request_response,omitempty"`
 }
 
 // LoadFault is one fault injected during a run: a process fault on the
@@ -148,6 +161,9 @@ type LoadScenario struct {
 	PayloadFormat    bool          `json:"payload_format,omitempty"`
 	TopicAlias       bool          `json:"topic_alias,omitempty"`
 	SubscriptionID   bool          `json:"subscription_id,omitempty"`
+
+	SharedGroups []string `json:"shared_groups,omitempty"`
+	Responders   int      `json:"responders,omitempty"`
 }
 
 // LoadReasonCode counts one reason code of one packet type.
@@ -245,6 +261,9 @@ type LoadVerification struct {
 	Downgraded  uint64   `json:"downgraded"`
 	Foreign     uint64   `json:"foreign,omitempty"`
 	Violations  []string `json:"violations,omitempty"`
+	// LostQueueLimit were lost by offline subscribers beyond the queue
+	// limit the broker promises (--broker-queue-limit): not violations.
+	LostQueueLimit uint64 `json:"lost_queue_limit,omitempty"`
 }
 
 // LoadSecond is one second of the run's time series: counts within that
@@ -262,8 +281,8 @@ type LoadSecond struct {
 	P99E2E      int64   `json:"p99_e2e_us"`
 }
 
-// OK reports a run without violations.
-func (l *Load) OK() bool { return len(l.Violations) == 0 }
+// OK reports a run without violations whose latency objectives were met.
+func (l *Load) OK() bool { return len(l.Violations) == 0 && len(l.BrokenObjectives()) == 0 }
 
 // WriteJSON writes l to path.
 func (l *Load) WriteJSON(path string) error { return writeJSON(path, l) }
@@ -333,6 +352,10 @@ func WriteLoadTable(w io.Writer, l *Load) {
 		v.Render() //nolint:errcheck
 	}
 
+	WriteSharedTable(w, l)
+	WriteHistoryTable(w, l.History)
+	WriteChurnTable(w, l.Churn)
+
 	if len(l.ReasonCodes) > 0 {
 		rc := newLoadTable(w)
 		rc.Header("Reason codes", "Code", "Name", "Count")
@@ -355,6 +378,32 @@ func WriteLoadTable(w io.Writer, l *Load) {
 		}
 		e.Render() //nolint:errcheck
 	}
+	writeFaultTable(w, l.Faults)
+}
+
+// writeFaultTable lists the faults injected during a run, times in
+// seconds from its start.
+func writeFaultTable(w io.Writer, faults []LoadFault) {
+	if len(faults) == 0 {
+		return
+	}
+	sec := func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + "s" }
+	t := newLoadTable(w)
+	t.Header("Faults", "Target", "Start", "End", "Recovered", "Error")
+	for _, f := range faults {
+		target, rec := f.Target, "-"
+		if target == "" {
+			target = "all"
+			if f.Kind == "kill" || f.Kind == "restart" || f.Kind == "pause" {
+				target = "broker process"
+			}
+		}
+		if f.Recovered > 0 {
+			rec = sec(f.Recovered)
+		}
+		t.Append(f.Name, target, sec(f.Start), sec(f.End), rec, f.Error) //nolint:errcheck
+	}
+	t.Render() //nolint:errcheck
 }
 
 // v5Rows are the messages table's MQTT 5.0 rows: what CONNACK allowed,

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
@@ -102,6 +103,17 @@ func LoadMetricsRows(runs []LoadRun) [][]string {
 		}),
 		row("errors", func(l *Load) string { return fmt.Sprint(l.TotalErrors()) }),
 	}
+	if slices.ContainsFunc(runs, func(r LoadRun) bool { return r.Summary.Generator != nil }) {
+		rows = append(rows, row("generator", func(l *Load) string {
+			switch {
+			case l.Generator == nil:
+				return "-"
+			case l.Generator.Saturated:
+				return "saturated"
+			}
+			return "ok"
+		}))
+	}
 	for _, m := range loadMetrics(runs) {
 		for _, q := range []struct {
 			name string
@@ -124,8 +136,10 @@ func LoadMetricsRows(runs []LoadRun) [][]string {
 		switch {
 		case l.Interrupted:
 			return "interrupted"
-		case !l.OK():
+		case len(l.Violations) > 0:
 			return "VIOLATION"
+		case !l.OK():
+			return "SLO broken"
 		}
 		return "ok"
 	}))

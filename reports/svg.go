@@ -32,6 +32,8 @@ type tick struct {
 type series struct {
 	Name   string
 	Points []point
+	// Marks draws a dot at each point instead of a line through them.
+	Marks bool
 }
 
 type point struct{ X, Y float64 }
@@ -116,7 +118,13 @@ func (p plot) SVG() template.HTML {
 			}
 			fmt.Fprintf(&d, "%c%.1f %.1f", cmd, sx(pt.X), sy(pt.Y))
 		}
-		fmt.Fprintf(&b, `<path class="line" d="%s" stroke="%s"><title>%s</title></path>`, d.String(), color, esc(s.Name))
+		if s.Marks {
+			for _, pt := range s.Points {
+				fmt.Fprintf(&b, `<circle class="mark" cx="%.1f" cy="%.1f" r="4" fill="%s"><title>%s</title></circle>`, sx(pt.X), sy(pt.Y), color, esc(s.Name))
+			}
+		} else {
+			fmt.Fprintf(&b, `<path class="line" d="%s" stroke="%s"><title>%s</title></path>`, d.String(), color, esc(s.Name))
+		}
 		lx := padL + (i%4)*legendCol
 		ly := plotH + 12 + (i/4)*legendRow
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="12" height="4" fill="%s"/>`, lx, ly-6, color)

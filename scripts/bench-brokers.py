@@ -2,17 +2,22 @@
 """Broker throughput on loopback, the same client (mqttbench load) against
 each broker in one run: fan-in (100 publishers -> 1 subscriber), fan-out
 (1 -> 100) and point to point (100 -> 100) at QoS 0, 1 and 2, 64-byte
-payloads. For each case the offered rate steps up until a run is not clean
-(missed sends, generator lag, loss, violations, connection errors, or under
-95% delivered during publishing); the table shows the highest clean rate, messages
-delivered per second at it, and end-to-end p50/p99.
+payloads. Each case is one `mqttbench load --find-max`: the offered rate
+doubles from the pattern's start rate until a run is not clean (loss,
+violations, connection errors, missed sends, deliveries behind while
+publishing, or a saturated generator), then bisects to within 10%; the
+table shows the highest clean rate (">=" when the generator, not the
+broker, ran out first), messages delivered per second at it, and
+end-to-end p50/p99. Each case's steps, knee.json and knee.html are kept in
+results/bench-brokers/PROTOCOL/PATTERN-qosQ-BROKER.
 
   scripts/bench-brokers.py [--v5] [BROKERS [PATTERNS [QOS]]]
   scripts/bench-brokers.py ref,mosquitto,mochi fan-in,p2p 1
 
 BROKERS: ref (mqttbench broker), mosquitto, mochi, aedes. Each case gets a
-fresh broker process. DUR (default 4s) is each step's publishing time;
-NO_BUILD=1 skips rebuilding bin/mqttbench.
+fresh broker process. DUR (default 4s) is each step's publishing time,
+STEPS (default 12) the most steps per case; NO_BUILD=1 skips rebuilding
+bin/mqttbench.
 Rows go to stdout as they finish; JSON lines to results/bench-brokers.jsonl.
 
 --v5 runs MQTT 5.0 with a few properties on every message (V5_PROPS: two
@@ -28,10 +33,11 @@ MB = os.path.join(ROOT, "bin", "mqttbench")
 V5_PROPS = ["--protocol", "5", "--user-properties", "2", "--user-property-size", "16",
             "--content-type", "application/octet-stream", "--message-expiry", "60s"]
 PATTERNS = {
-    "fan-in":  dict(pubs=100, subs=1,   topic="bench/all", rates=[10000, 20000, 40000, 80000, 160000, 320000]),
-    "fan-out": dict(pubs=1,   subs=100, topic="bench/all", rates=[500, 1000, 2000, 4000, 8000, 16000]),
-    "p2p":     dict(pubs=100, subs=100, topic="bench/{p}", rates=[10000, 20000, 40000, 80000, 160000, 320000]),
+    "fan-in":  dict(pubs=100, subs=1,   topic="bench/all", start=10000),
+    "fan-out": dict(pubs=1,   subs=100, topic="bench/all", start=500),
+    "p2p":     dict(pubs=100, subs=100, topic="bench/{p}", start=10000),
 }
+STEPS = os.environ.get("STEPS", "12")
 
 
 def start(broker):
@@ -64,34 +70,21 @@ def stop(pid):
         pass
 
 
-def once(port, pat, qos, rate, dur, extra):
-    out = os.path.join(ROOT, "results", "bench-brokers-run")
+def knee(port, pat, qos, dur, extra, out):
+    """One `mqttbench load --find-max` against the broker on port; its
+    knee.json, or a dict with the error when it wrote none."""
     subprocess.run(["rm", "-rf", out])
     r = subprocess.run([MB, "load", "--broker", f"tcp://127.0.0.1:{port}", "--publishers", str(pat["pubs"]),
                         "--subscribers", str(pat["subs"]), "--topic", pat["topic"], "--qos", str(qos),
-                        "--rate", str(rate), "--duration", dur, "--drain", "3s", "--quiet", "--out", out] + extra,
+                        "--find-max", "--find-max-start", str(pat["start"]), "--find-max-steps", STEPS,
+                        "--duration", dur, "--drain", "3s", "--quiet", "--out", out] + extra,
                        capture_output=True, text=True)
     try:
-        s = json.load(open(os.path.join(out, "summary.json")))
+        k = json.load(open(os.path.join(out, "knee.json")))
     except OSError:
-        return dict(rate=rate, code=r.returncode, error=r.stderr.strip()[-200:])
-    m = s["messages"]
-    lat = {x["metric"]: x for x in s["latency"]}
-    return dict(rate=rate, code=r.returncode, sent=m["sent_per_second"], recv=m["received_per_second"],
-                missed=m["missed"], missed_window=m["missed_window"], expected=m["expected"], received=m["received"],
-                e2e50=lat["e2e"]["p50_us"], e2e99=lat["e2e"]["p99_us"], lag99=lat["send_lag"]["p99_us"],
-                ack50=lat["publish_ack"]["p50_us"], ack99=lat["publish_ack"]["p99_us"],
-                violations=s.get("violations") or [], errors=s.get("errors") or {},
-                error_samples=s.get("error_samples") or {},
-                reason_codes=s.get("reason_codes") or [], connack=s.get("connack"))
-
-
-def clean(r, pat):
-    if "error" in r:
-        return False
-    fan = pat["subs"] if pat["pubs"] == 1 else 1
-    return (r["code"] == 0 and r["missed"] == 0 and r["received"] == r["expected"] and not r["violations"] and not r["errors"]
-            and r["lag99"] < 10000 and r["recv"] >= 0.95 * r["sent"] * fan)
+        return dict(code=r.returncode, error=(r.stderr.strip().splitlines() or ["no knee.json"])[-1][:200])
+    k["code"] = r.returncode
+    return k
 
 
 def main():
@@ -112,34 +105,31 @@ def main():
         pat = PATTERNS[pn]
         for q in qoss:
             for b in brokers:
+                out = os.path.join(ROOT, "results", "bench-brokers", proto, f"{pn}-qos{q}-{b}")
                 port, pid = start(b)
-                best, fail = None, None
                 try:
-                    for rate in pat["rates"]:
-                        r = once(port, pat, q, rate, dur, extra)
-                        log.write(json.dumps(dict(broker=b, pattern=pn, qos=q, protocol=proto, **r)) + "\n")
-                        log.flush()
-                        if clean(r, pat):
-                            best = r
-                        else:
-                            fail = r
-                            break
+                    k = knee(port, pat, q, dur, extra, out)
                 finally:
                     stop(pid)
+                log.write(json.dumps(dict(broker=b, pattern=pn, qos=q, protocol=proto, dir=out, **k)) + "\n")
+                log.flush()
+                if "error" in k:
+                    print(f"{pn:8} {q:>3} {b:10} {'-':>10} {'':>11} {'':>9} {'':>9} {'':>9}  {k['error']}", flush=True)
+                    continue
+                a = k["answer"]
                 why = ""
-                if fail:
-                    errs = fail.get("errors") or {}
-                    first = max(errs, key=errs.get) if errs else ""
-                    why = f"{fail['rate']}: " + (fail.get("error") or
-                        (f"{errs[first]} {first} errors ({fail['error_samples'].get(first, '')[:90]})" if errs else
-                         f"{fail['expected'] - fail['received']} lost" if fail["received"] < fail["expected"] else
-                         f"{fail['missed']} missed ({fail['missed_window']} window full)" if fail["missed"] else
-                         f"lag p99 {fail['lag99'] / 1000:.1f} ms" if fail["lag99"] >= 10000 else "behind"))
-                if best:
-                    ack = f"{best['ack99'] / 1000:>7.1f}ms" if q > 0 else f"{'-':>9}"
-                    print(f"{pn:8} {q:>3} {b:10} {best['rate']:>10} {best['recv']:>11.0f} {best['e2e50'] / 1000:>7.1f}ms {best['e2e99'] / 1000:>7.1f}ms {ack}  {why}", flush=True)
+                if a.get("generator_saturated_at"):
+                    why = f"generator saturated at {a['generator_saturated_at']:.0f}"
+                elif a.get("first_unclean"):
+                    why = f"{a['first_unclean']:.0f}: " + "; ".join(a.get("why_unclean") or [])[:110]
+                step = next((s for s in k["steps"] if s["n"] == a.get("step")), None)
+                if a["rate"] > 0 and step:
+                    rate = (">=" if a.get("at_least") else "") + f"{a['rate']:.0f}"
+                    ack = f"{step['publish_ack']['p99_us'] / 1000:>7.1f}ms" if q > 0 else f"{'-':>9}"
+                    print(f"{pn:8} {q:>3} {b:10} {rate:>10} {step['delivered_rate']:>11.0f} {step['e2e']['p50_us'] / 1000:>7.1f}ms "
+                          f"{step['e2e']['p99_us'] / 1000:>7.1f}ms {ack}  {why}", flush=True)
                 else:
-                    print(f"{pn:8} {q:>3} {b:10} {'-':>10} {'':>11} {'':>9} {'':>9} {'':>9}  {why}", flush=True)
+                    print(f"{pn:8} {q:>3} {b:10} {'-':>10} {'':>11} {'':>9} {'':>9} {'':>9}  {why or a.get('text', '')}", flush=True)
 
 
 main()

@@ -8,7 +8,11 @@
 # mosquitto's CONNACK (Receive Maximum 20 by default, so 20 is each
 # publisher's window), bytes saved by topic aliases, and PUBACK 0x10 for
 # the QoS 1 messages nobody subscribed to (mosquitto 2.0.11 answers QoS 2
-# ones with PUBREC 0x00: 0x10 is a MAY, §3.5.2.1). Results:
+# ones with PUBREC 0x00: 0x10 is a MAY, §3.5.2.1). Then shared
+# subscriptions: 4 groups × 5 members of 10 publishers at QoS 1, at 5.0
+# and at 3.1.1 (mosquitto takes $share/ at both), each group judged as one
+# consumer (every message to exactly one member), and request/response
+# at QoS 1 (responders stay within mosquitto's Receive Maximum). Results:
 # results/load-mosquitto/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +31,13 @@ for qos in 0 1 2; do
 done
 bin/mqttbench load --broker "tcp://127.0.0.1:$port" --protocol 5 --publishers 2 --subscribers 0 \
   --qos 1 --rate 200 --duration 1s --max-lag 0 --quiet --out "$out/nobody-qos1" >/dev/null
+for proto in 5 3.1.1; do
+  bin/mqttbench load --broker "tcp://127.0.0.1:$port" --protocol "$proto" --publishers 10 --subscribers 20 \
+    --shared-group g0,g1,g2,g3 --topic 'bench/{p}' --filter 'bench/+' --qos 1 --rate 2000 --duration 3s \
+    --drain 5s --max-lag 0 --quiet --out "$out/shared-$proto" >/dev/null
+done
+bin/mqttbench load --broker "tcp://127.0.0.1:$port" --protocol 5 --publishers 10 --subscribers 0 --responders 4 \
+  --topic 'req/{p}' --qos 1 --rate 1000 --duration 3s --drain 5s --max-lag 0 --quiet --out "$out/reqresp" >/dev/null
 python3 - "$out" <<'PY'
 import json, os, sys
 out = sys.argv[1]
@@ -55,4 +66,19 @@ n = sum(r["count"] for r in s.get("reason_codes") or [] if r["packet"] == "PUBAC
 if n != s["messages"]["sent"] or n == 0:
     sys.exit(f"load-mosquitto: QoS 1 to nobody: PUBACK 0x10 counted {n} times, {s['messages']['sent']} sent: {s.get('reason_codes')}")
 print(f"load-mosquitto: QoS 1 to nobody: PUBACK 0x10 × {n}", file=sys.stderr)
+for proto in ("5", "3.1.1"):
+    s = load(f"shared-{proto}")
+    groups = (s.get("shared") or {}).get("groups") or []
+    sent = s["messages"]["sent"]
+    bad = [g for g in groups if g["members"] != 5 or g["received"] != sent or g["lost"] or g["duplicates"] or g.get("violations")]
+    if len(groups) != 4 or bad or s.get("violations") or sent == 0:
+        sys.exit(f"load-mosquitto: shared groups at {proto}: sent {sent}, groups {groups}, violations {s.get('violations')}")
+    spread = ", ".join(f"{g['name']} {g['min']}/{g['mean']:.0f}/{g['max']} cv {g['cv']:.3f}" for g in groups)
+    print(f"load-mosquitto: shared groups at {proto}: {sent} messages once per group; per member min/mean/max: {spread}", file=sys.stderr)
+s = load("reqresp")
+r = s.get("request_response") or {}
+if not r or r["requests"] == 0 or r["answered"] != r["requests"] or s.get("violations"):
+    sys.exit(f"load-mosquitto: request/response: {r}, violations {s.get('violations')}")
+rr = next(l for l in s["latency"] if l["metric"] == "request_response")
+print(f"load-mosquitto: request/response: {r['answered']} of {r['requests']} answered, p50 {rr['p50_us']}µs p99 {rr['p99_us']}µs", file=sys.stderr)
 PY

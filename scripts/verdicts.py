@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compare conformance results of one broker reached over several transports.
 
-    scripts/verdicts.py [--ignore-label L]... BASE.json OTHER.json...
+    scripts/verdicts.py [--ignore-label L]... [--protocol P] BASE.json OTHER.json...
 
 Each file is a `mqttbench conform --json` result of the same seed (so the
 runs hold the same specs). Prints each run's counts, then every spec whose
@@ -10,7 +10,8 @@ in one run and another of those in the other is a mismatch, and so is one
 skipped in one run only: the transport changed a verdict. A spec
 inconclusive in one run (an answer that did not come in time) is shown but
 tolerated. Specs carrying an ignored label (such as "websocket", which only
-runs over ws://) are left out. Exits 1 on a mismatch.
+runs over ws://) are left out, and with --protocol P (3.1.1 or 5.0) only
+that version's specs are compared. Exits 1 on a mismatch.
 """
 import json
 import sys
@@ -19,10 +20,14 @@ from collections import Counter
 SETTLED = {"passed", "failed", "deviation"}
 
 
-def load(path, ignore):
+def load(path, ignore, protocol=None):
     with open(path) as f:
         res = json.load(f)
-    specs = {s["name"]: s for s in res.get("specs", []) if not ignore & set(s.get("labels") or [])}
+    # A --protocol all run has the specs of each version, some of the same
+    # name: the version is part of the key.
+    specs = {(s.get("protocol", "") + " " + s["name"]).strip(): s
+             for s in res.get("specs", [])
+             if not ignore & set(s.get("labels") or []) and protocol in (None, s.get("protocol"))}
     return res, specs
 
 
@@ -34,21 +39,24 @@ def counts(specs):
 
 def main(argv):
     ignore = set()
+    protocol = None
     files = []
     args = iter(argv)
     for a in args:
         if a == "--ignore-label":
             ignore.add(next(args))
+        elif a == "--protocol":
+            protocol = next(args)
         else:
             files.append(a)
     if len(files) < 2:
         print(__doc__.strip(), file=sys.stderr)
         return 2
-    base_res, base = load(files[0], ignore)
+    base_res, base = load(files[0], ignore, protocol)
     print(f"{files[0]} ({base_res.get('broker')}): {counts(base)}")
     bad = 0
     for path in files[1:]:
-        res, other = load(path, ignore)
+        res, other = load(path, ignore, protocol)
         print(f"{path} ({res.get('broker')}): {counts(other)}")
         if res.get("seed") != base_res.get("seed"):
             print(f"  seed {res.get('seed')} differs from {base_res.get('seed')}: the runs hold different specs")

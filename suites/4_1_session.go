@@ -65,7 +65,7 @@ func init() {
 				again, ack := lcReconnect(w, "c", Persistent)
 				lcSessionPresent(w, ack, true, "the session is stored")
 				again.MustSend(&packetgen.Pubrel{PacketID: id})
-				comp := ExpectPacket[*packetgen.Pubcomp](again)
+				comp := pqPubcompAfterResume(again, id)
 				w.Expectf(comp.PacketID == id, fmt.Sprintf("PUBCOMP id=%d", id), "%s", packetgen.Format(comp))
 				got := lcCollect(sub)
 				w.Expectf(len(got) == 1 && string(got[0].Payload) == "exactly once", `the message "exactly once" delivered once`,

@@ -269,7 +269,7 @@ func qosTwoInbound(s *S) {
 			w.Expectf(rec.PacketID == id, fmt.Sprintf("PUBREC id=%d", id), "%s", packetgen.Format(rec))
 			c = pqResume(w, c, "pub")
 			c.MustSend(&packetgen.Pubrel{PacketID: id})
-			cp := ExpectPacket[*packetgen.Pubcomp](c)
+			cp := pqPubcompAfterResume(c, id)
 			w.Expectf(cp.PacketID == id, fmt.Sprintf("PUBCOMP id=%d", id), "%s", packetgen.Format(cp))
 			got := pqCollect(sub, 1)
 			pqExpectNoMore(w, "the message is delivered exactly once", sub, c)

@@ -229,6 +229,23 @@ func pqResume(w *World, old *Client, name string) *Client {
 	return c
 }
 
+// pqPubcompAfterResume reads the PUBCOMP owed to PUBREL id, sent after
+// the session resumed. A PUBREC of the same identifier that the server
+// repeats on resuming is skipped: the specification requires PUBLISH and
+// PUBREL to be sent again (MQTT-4.4.0-1) and forbids no PUBREC, which
+// only says again where the flow stands.
+func pqPubcompAfterResume(c *Client, id uint16) *packetgen.Pubcomp {
+	for range 3 {
+		p := c.NextAnswer("PUBCOMP")
+		if rec, ok := p.(*packetgen.Pubrec); ok && rec.PacketID == id {
+			continue
+		}
+		c.held = append([]packetgen.Packet{p}, c.held...)
+		break
+	}
+	return ExpectPacket[*packetgen.Pubcomp](c)
+}
+
 // pqIsClosed reports whether a Recv error means the peer closed the
 // connection.
 func pqIsClosed(err error) bool { return errors.Is(err, wire.ErrClosed) }

@@ -34,10 +34,11 @@ func rawSubscribe(c *Client, filter string, options byte) uint16 {
 }
 
 // subackOrClosed waits for the SUBACK answering the SUBSCRIBE id with n
-// filters, or for the broker to close the connection. It fails on
-// anything else, or on a SUBACK with another identifier or code count.
-// Neither in time leaves the spec inconclusive: the SUBACK may still come,
-// and with it a refusal (0x80) as well as a grant.
+// filters, or for the broker to close the connection (in 5.0 perhaps
+// after a DISCONNECT saying why, §4.13.1). It fails on anything else, or
+// on a SUBACK with another identifier or code count. Neither in time
+// leaves the spec inconclusive: the SUBACK may still come, and with it a
+// refusal (0x80) as well as a grant.
 func subackOrClosed(c *Client, id uint16, n int) (codes []packetgen.ReasonCode, closed bool) {
 	want := fmt.Sprintf("SUBACK id=%d or the connection closed", id)
 	p, err := c.Recv(c.w.cfg.Timeout + c.w.cfg.Grace)
@@ -47,6 +48,10 @@ func subackOrClosed(c *Client, id uint16, n int) (codes []packetgen.ReasonCode, 
 	case err != nil:
 		c.w.ifNoAnswer(err, want, c.Name)
 		c.w.Failf("expected %s at %s; got %s", want, c.Name, describeErr(err))
+	}
+	if d, ok := p.(*packetgen.Disconnect); ok && c.w.is5() && d.ReasonCode.IsError() {
+		c.closedAfter(d)
+		return nil, true
 	}
 	ack, ok := p.(*packetgen.Suback)
 	switch {

@@ -303,6 +303,27 @@ func (c *Client) ExpectClosedBy(why string, how closeHow) *packetgen.Disconnect 
 	return disc
 }
 
+// closedAfter requires the connection to close after the server's
+// DISCONNECT d, already read: nothing may follow it [MQTT-3.14.4-1], the
+// server closes [MQTT-3.14.4-2], and it carries no Session Expiry
+// Interval [MQTT-3.14.2-2]. Breaches are steps: the spec's own statement
+// (closing was allowed) is not at fault.
+func (c *Client) closedAfter(d *packetgen.Disconnect) {
+	w := c.w
+	if d.Properties.Has(packetgen.PropSessionExpiryInterval) {
+		w.stepFailed(ruleDisconnectNoExpiry, "expected no Session Expiry Interval on the DISCONNECT of the server at %s; got %s",
+			c.Name, packetgen.Format(d))
+	}
+	got, err := c.Conn.ExpectClosed(w.cfg.Timeout)
+	switch {
+	case len(got) > 0:
+		w.stepFailed(ruleDisconnectLast, "expected nothing after %s at %s; got %s", packetgen.Format(d), c.Name, packetgen.Format(got[0]))
+	case errors.Is(err, wire.ErrTimeout):
+		w.stepFailed(ruleDisconnectClose, "expected the broker to close the connection of %s after %s; it stayed open %s",
+			c.Name, packetgen.Format(d), w.cfg.Timeout)
+	}
+}
+
 // codeList names reason codes for messages: "0x81 (Malformed Packet) or
 // 0x82 (Protocol Error)".
 func codeList(codes []packetgen.ReasonCode) string {

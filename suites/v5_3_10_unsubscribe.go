@@ -66,7 +66,7 @@ func init() {
 		// would make larger than the client's Maximum Packet Size.
 		s.Spec("MQTT-3.11.2-1 MQTT-3.11.2-2", "keeps UNSUBACK within the client's Maximum Packet Size",
 			Label("unsubscribe", "packet-size"), func(w *World) {
-				const limit = 16
+				limit := caLimit(w, 16)
 				c := w.Connect("c", WithProps(func(p *packetgen.Properties) { p.Set(packetgen.PropMaximumPacketSize, uint32(limit)) }))
 				c.Granted(w.Topic("a"), 1)
 				caCheckSize(w, usUnsubscribe(c, nil, w.Topic("a"), w.Topic("never")), limit)

@@ -116,7 +116,7 @@ func init() {
 		// would make larger than the client's Maximum Packet Size.
 		s.Spec("MQTT-3.14.2-3 MQTT-3.14.2-4", "keeps DISCONNECT within the client's Maximum Packet Size",
 			Label("disconnect", "packet-size"), func(w *World) {
-				const limit = 8
+				limit := caLimit(w, 8)
 				small := WithProps(func(p *packetgen.Properties) { p.Set(packetgen.PropMaximumPacketSize, uint32(limit)) })
 				for i, k := range dcProvocations {
 					c := k.do(w, fmt.Sprintf("d%d", i), small)

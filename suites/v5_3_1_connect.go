@@ -24,7 +24,29 @@ const (
 // DISCONNECT may come before a successful CONNACK (MQTT-3.14.0-1); both
 // are steps. It returns the CONNACK, if any.
 func cxRefused(c *Client, why string) *packetgen.Connack {
-	got := lcWaitClosed(c, why)
+	return cxJudgeRefusal(c, why, lcWaitClosed(c, why))
+}
+
+// cxRefusedFor is cxRefused for a spec that refuses a CONNECT only to
+// check something of the refusal: a broker that accepts it instead
+// breaks rules, the statements that make it refuse, and leaves the spec
+// without a verdict.
+func cxRefusedFor(c *Client, why string, rules []string) *packetgen.Connack {
+	got, err := c.Conn.ExpectClosed(c.w.cfg.Timeout + c.w.cfg.Grace)
+	if len(got) > 0 {
+		if a, ok := got[0].(*packetgen.Connack); ok && !a.ReasonCode.IsError() {
+			c.w.stepFailed(rules, "expected the broker to refuse %s (%s); got %s", c.Name, why, packetgen.Format(a))
+		}
+	}
+	if err != nil {
+		c.w.Failf("expected the broker to close the connection of %s (%s); got %s%s", c.Name, why, describeErr(err), lcAlsoGot(got))
+	}
+	return cxJudgeRefusal(c, why, got)
+}
+
+// cxJudgeRefusal judges what came before a close (got): nothing, or a
+// CONNACK of 0x80 or more with session present 0.
+func cxJudgeRefusal(c *Client, why string, got []packetgen.Packet) *packetgen.Connack {
 	var ack *packetgen.Connack
 	for i, p := range got {
 		switch p := p.(type) {
@@ -46,6 +68,14 @@ func cxRefused(c *Client, why string) *packetgen.Connack {
 			c.Name, why, lcAlsoGot(got)[len(" after "):])
 	}
 	return ack
+}
+
+// firstPacket is got[0], or nil.
+func firstPacket(got []packetgen.Packet) packetgen.Packet {
+	if len(got) == 0 {
+		return nil
+	}
+	return got[0]
 }
 
 // cxSubscribedSession connects name with a session that outlives the
@@ -558,14 +588,16 @@ func init() {
 				sub.Granted(topic, 1)
 				badAuth := w.ConnectPacket("auth")
 				badAuth.Properties.Set(packetgen.PropAuthenticationMethod, "MQTTBENCH-NO-SUCH-METHOD")
+				// rules: the statements that make the broker refuse it.
 				refused := []struct {
 					name, what string
 					connect    []byte
+					rules      []string
 				}{
 					{"level", "protocol version 42", lcConnectBytes(w, w.ConnectPacket("level"), func(f packetgen.Frame) packetgen.Frame {
 						return f.Patch(cxLevelOffset, 42)
-					})},
-					{"auth", "an authentication method no server knows", packetgen.AppendUnchecked(nil, badAuth, packetgen.V5)},
+					}), []string{"MQTT-3.1.2-2"}},
+					{"auth", "an authentication method no server knows", packetgen.AppendUnchecked(nil, badAuth, packetgen.V5), []string{"MQTT-4.12.0-1"}},
 				}
 				for _, r := range refused {
 					b := append([]byte(nil), r.connect...)
@@ -574,6 +606,11 @@ func init() {
 					b = packetgen.AppendUnchecked(b, &packetgen.Pingreq{}, packetgen.V5)
 					c := lcSendConnect(w, r.name, b, "CONNECT with "+r.what+", then SUBSCRIBE, PUBLISH and PINGREQ in the same write")
 					got, err := c.Conn.ExpectClosed(w.Cfg().Timeout + w.Grace())
+					if a, ok := firstPacket(got).(*packetgen.Connack); ok && !a.ReasonCode.IsError() {
+						// Accepted: what follows is processed by right, and the
+						// statement broken is the one making it a refusal.
+						w.stepFailed(r.rules, "expected the broker to refuse the CONNECT with %s; got %s", r.what, packetgen.Format(a))
+					}
 					if err != nil && packetgen.AsViolation(err) == nil {
 						w.Failf("expected the broker to refuse the CONNECT with %s and close; got %s%s", r.what, describeErr(err), lcAlsoGot(got))
 					}

@@ -88,7 +88,7 @@ func init() {
 			"keeps PUBACK, PUBREC, PUBREL and PUBCOMP within the client's Maximum Packet Size",
 			Label("qos1", "qos2", "packet-size"), func(w *World) {
 				pqNeedQoS(w, 1)
-				const limit = 8
+				limit := caLimit(w, 8)
 				small := WithProps(func(p *packetgen.Properties) { p.Set(packetgen.PropMaximumPacketSize, uint32(limit)) })
 				c := w.Connect("c", small)
 				for q := packetgen.QoS(1); q <= packetgen.QoS(*w.Cfg().Profile.MaxQoS); q++ {

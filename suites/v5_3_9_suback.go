@@ -54,7 +54,7 @@ func init() {
 		// would make larger than the client's Maximum Packet Size.
 		s.Spec("MQTT-3.9.2-1 MQTT-3.9.2-2", "keeps SUBACK within the client's Maximum Packet Size, refusals included",
 			Label("subscribe", "packet-size"), func(w *World) {
-				const limit = 12
+				limit := caLimit(w, 12)
 				c := w.Connect("c", WithProps(func(p *packetgen.Properties) { p.Set(packetgen.PropMaximumPacketSize, uint32(limit)) }))
 				for _, f := range []string{w.Topic("ok"), w.Topic("bad#"), "$share//" + w.Topic("x")} {
 					id := c.ID()

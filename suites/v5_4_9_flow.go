@@ -33,25 +33,39 @@ func init() {
 			s.Spec("MQTT-3.3.4-9 MQTT-4.9.0-1 MQTT-4.9.0-2", fmt.Sprintf("keeps at most the client's Receive Maximum of QoS %d PUBLISH packets unacknowledged", q),
 				Label("flow", fmt.Sprintf("qos%d", q)), func(w *World) {
 					pqNeedQoS(w, q)
-					const rm = 2
-					sub, _ := fcReceiveMax(w, rm, q, 5)
+					const rm, n = 2, 5
+					sub, _ := fcReceiveMax(w, rm, q, n)
+					// The server's send quota starts anywhere from 1 to the
+					// client's Receive Maximum (MQTT-4.9.0-1: ejabberd keeps
+					// one message in flight), never above it.
 					first := sub.ReceiveAllNoAck()
-					w.Expectf(len(first) == rm, fmt.Sprintf("%d PUBLISH packets, the client's Receive Maximum, before any acknowledgement", rm),
+					if len(first) == 0 {
+						w.inconclusive("no PUBLISH came within %s of %d published", w.cfg.Quiet, n)
+					}
+					w.Expectf(len(first) <= rm, fmt.Sprintf("at most %d PUBLISH packets, the client's Receive Maximum, before any acknowledgement", rm),
 						"%d: %s", len(first), pqFormatPublishes(first))
 					if q == 2 {
 						// PUBREC keeps the message in flight until PUBCOMP.
 						sub.MustSend(&packetgen.Pubrec{PacketID: first[0].PacketID})
 						rel := ExpectPacket[*packetgen.Pubrel](sub)
 						w.Expectf(rel.PacketID == first[0].PacketID, fmt.Sprintf("PUBREL id=%d", first[0].PacketID), "%s", packetgen.Format(rel))
-						pqNothingBeforePing(sub, "PUBREC does not give back send quota; only PUBCOMP does")
+						if len(first) == rm {
+							pqNothingBeforePing(sub, "PUBREC does not give back send quota; only PUBCOMP does")
+						}
 						sub.MustSend(&packetgen.Pubcomp{PacketID: first[0].PacketID})
 					} else {
 						sub.MustSend(&packetgen.Puback{PacketID: first[0].PacketID})
 					}
 					next := sub.ReceiveAllNoAck()
-					w.Expectf(len(next) == 1, "exactly one more PUBLISH once one flow completed", "%d: %s", len(next), pqFormatPublishes(next))
+					w.Expectf(len(first)-1+len(next) <= rm, fmt.Sprintf("at most %d PUBLISH packets unacknowledged once one flow completed", rm),
+						"%d still unacknowledged and %d more: %s", len(first)-1, len(next), pqFormatPublishes(next))
 					rest := fcDrain(sub, append(first[1:], next...))
-					w.Expectf(len(rest) == 2, "the last two messages once the others were acknowledged", "%d: %s", len(rest), pqFormatPublishes(rest))
+					all := len(first) + len(next) + len(rest)
+					if all < n {
+						// Fewer is a message lost, not one sent beyond the quota.
+						w.stepFailed([]string{"MQTT-4.5.0-1"}, "expected %d messages once every one was acknowledged; got %d", n, all)
+					}
+					w.Expectf(all == n, fmt.Sprintf("%d messages once every one was acknowledged", n), "%d", all)
 				})
 		}
 

@@ -112,7 +112,7 @@ func (d *Dialer) dial(ctx context.Context, nd *net.Dialer, ph *Phases) (net.Conn
 		return d.dialWebSocket(ctx, d.netDialer(nd), ph)
 	}
 	start := time.Now()
-	nc, err := d.netDialer(nd).DialContext(ctx, "tcp", d.url.Host)
+	nc, err := d.netDialer(nd).DialContext(ctx, "tcp", d.opts.connectAddr(d.url.Host))
 	if err != nil {
 		return nil, err
 	}

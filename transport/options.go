@@ -35,6 +35,19 @@ type Options struct {
 	// WrapConn, when set, wraps each TCP connection before TLS or a
 	// WebSocket goes on it (a load generator's non-blocking reads).
 	WrapConn func(net.Conn) net.Conn `json:"-"`
+	// Via maps a URL's host:port to the address the TCP connect goes to
+	// instead, as curl's --connect-to: a fault proxy in front of the
+	// broker. TLS (server name, verification) and the WebSocket request
+	// still name the URL's host, so the proxy only forwards bytes.
+	Via map[string]string `json:"via,omitempty"`
+}
+
+// connectAddr is where a TCP connect for host goes.
+func (o *Options) connectAddr(host string) string {
+	if a, ok := o.Via[host]; ok && a != "" {
+		return a
+	}
+	return host
 }
 
 // TLSOptions configure a TLS client. Each field is the command-line flag

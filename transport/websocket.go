@@ -47,7 +47,7 @@ func (d *Dialer) initWebSocket() {
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			w := ctx.Value(wsDialKey{}).(*wsDial)
 			start := time.Now()
-			nc, err := w.nd.DialContext(ctx, "tcp", d.url.Host)
+			nc, err := w.nd.DialContext(ctx, "tcp", d.opts.connectAddr(d.url.Host))
 			if err != nil {
 				return nil, err
 			}

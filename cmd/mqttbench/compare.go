@@ -68,6 +68,9 @@ type comparedBroker struct {
 	username, password string
 	profile            string
 	grace              string
+	// versions are the conformance protocols to run (3.1.1, 5.0); none
+	// means ask the broker (probe5).
+	versions []string
 }
 
 // parseCompared reads NAME=URL: "inproc", or any broker URL (tcp://,
@@ -114,6 +117,8 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.Var(brokers, "broker", "NAME=URL of a broker to compare (repeatable): inproc for the reference broker, or tcp://, tls://, ws://, wss://[user:password@]host:port[/path]")
 	dialF := addDialFlags(fs)
 	fs.Var(profiles, "profile", "NAME=FILE: the conformance profile (YAML) of broker NAME (repeatable)")
+	var protocols listFlag
+	fs.Var(&protocols, "protocol", "conformance protocol: auto (both 3.1.1 and 5.0 for a broker that answers a 5.0 CONNECT, else 3.1.1), 3.1.1, 5 or all; for every broker or NAME=VALUE (repeatable)")
 	var graces listFlag
 	fs.Var(&graces, "grace", "extra time beyond the specification's timings for conformance: DURATION for every broker or NAME=DURATION (repeatable)")
 	scenario := fs.String("scenario", "", "load scenario (YAML, as mqttbench load --scenario; default: 10 publishers → 10 subscribers, QoS 1, 1000 msg/s, 10 s)")
@@ -157,6 +162,22 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			defaultGrace = d
 		}
 	}
+	defaultProto, perProto := []string(nil), map[string][]string{}
+	for _, p := range protocols {
+		name, v, named := strings.Cut(p, "=")
+		if !named {
+			name, v = "", p
+		}
+		vs, err := parseCompareProtocol(v)
+		if err != nil {
+			return usageError(stderr, "compare", compareHint, "%v", err)
+		}
+		if named {
+			perProto[name] = vs
+		} else {
+			defaultProto = vs
+		}
+	}
 	dialOpts, err := dialF.dialOptions()
 	if err != nil {
 		return usageError(stderr, "compare", compareHint, "%v", err)
@@ -185,6 +206,10 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			b.profile = p
 		}
 		b.grace = firstNonEmpty(perGrace[n], defaultGrace)
+		b.versions = defaultProto
+		if vs, ok := perProto[n]; ok {
+			b.versions = vs
+		}
 		list = append(list, b)
 	}
 	for _, n := range profiles.names {
@@ -195,6 +220,11 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	for n := range perGrace {
 		if _, ok := brokers.vals[n]; !ok {
 			return usageError(stderr, "compare", compareHint, "--grace %s: no --broker named %s", n, n)
+		}
+	}
+	for n := range perProto {
+		if _, ok := brokers.vals[n]; !ok {
+			return usageError(stderr, "compare", compareHint, "--protocol %s: no --broker named %s", n, n)
 		}
 	}
 	sc := compareScenario()
@@ -255,10 +285,20 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 
 	cmp := &reports.Comparison{Kind: "comparison", Started: time.Now(), Seed: *seed}
+	// cmp5 holds the 5.0 conformance results, one broker per --broker.
+	cmp5 := &reports.Comparison{Kind: "comparison", Started: cmp.Started, Seed: *seed}
+	var runs []versionRun
+	any5 := false
 	save := func() {
 		cmp.Duration = time.Since(cmp.Started)
 		if err := cmp.WriteJSON(filepath.Join(dir, "compare.json")); err != nil {
 			fmt.Fprintf(stderr, "mqttbench compare: writing compare.json: %v\n", err)
+		}
+		if any5 {
+			cmp5.Duration = cmp.Duration
+			if err := cmp5.WriteJSON(filepath.Join(dir, "compare-5.0.json")); err != nil {
+				fmt.Fprintf(stderr, "mqttbench compare: writing compare-5.0.json: %v\n", err)
+			}
 		}
 	}
 	for _, b := range list {
@@ -266,10 +306,14 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			break
 		}
 		cb := reports.ComparedBroker{Name: b.name, URL: b.url, Profile: b.profile}
+		cb5 := cb
+		run := versionRun{name: b.name, byVersion: map[string]*reports.Conformance{}}
 		target, stop, err := b.listen()
 		if err != nil {
 			cb.Errors = append(cb.Errors, err.Error())
 			cmp.Brokers = append(cmp.Brokers, cb)
+			cmp5.Brokers = append(cmp5.Brokers, cb5)
+			runs = append(runs, run)
 			continue
 		}
 		bdir := filepath.Join(dir, b.name)
@@ -282,12 +326,31 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			if b.tlsInfo != "" {
 				tlsNote = " (" + b.tlsInfo + ")"
 			}
-			fmt.Fprintf(stderr, "mqttbench compare: %s: conformance against %s%s\n", b.name, b.url, tlsNote)
-			if err := compareConform(ctx, b, target, bdir, *seed, focus, *labels, stderr); err != nil {
-				cb.Errors = append(cb.Errors, "conformance: "+err.Error())
+			versions := b.versions
+			if len(versions) == 0 {
+				versions = []string{proto311}
+				if ok, why := probe5(ctx, b, target); ok {
+					versions = append(versions, proto5)
+				} else {
+					run.notSupported = why
+				}
 			}
-			if _, err := os.Stat(filepath.Join(bdir, "conform.json")); err == nil {
-				cb.Conformance = filepath.Join(b.name, "conform.json")
+			fmt.Fprintf(stderr, "mqttbench compare: %s: conformance against %s%s, MQTT %s\n", b.name, b.url, tlsNote, joinVersions(versions))
+			for _, v := range versions {
+				if ctx.Err() != nil {
+					break
+				}
+				into := &cb
+				if v == proto5 {
+					into, any5 = &cb5, true
+				}
+				if err := compareConform(ctx, b, target, bdir, v, *seed, focus, *labels, stderr); err != nil {
+					into.Errors = append(into.Errors, "conformance "+v+": "+err.Error())
+				}
+				if c, err := reports.ReadConformance(filepath.Join(bdir, conformFile(v, ".json"))); err == nil {
+					into.Conformance = filepath.Join(b.name, conformFile(v, ".json"))
+					run.byVersion[v] = c
+				}
 			}
 		}
 		if !*skipLoad && ctx.Err() == nil {
@@ -302,6 +365,8 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		stop()
 		cmp.Brokers = append(cmp.Brokers, cb)
+		cmp5.Brokers = append(cmp5.Brokers, cb5)
+		runs = append(runs, run)
 		save() // partial results survive a later failure
 	}
 	cmp.Interrupted = ctx.Err() != nil
@@ -315,12 +380,44 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err := writeHTMLFile(html, func(w io.Writer) error { return reports.WriteComparisonHTML(w, entries) }); err != nil {
 		return usageError(stderr, "compare", "", "writing %s: %v", html, err)
 	}
-	reports.WriteComparisonTable(stdout, entries)
-	fmt.Fprintf(stdout, "report: %s\n", html)
+	htmls := []string{html}
+	var entries5 []reports.Entry
+	if any5 {
+		if entries5, err = readEntries([]string{filepath.Join(dir, "compare-5.0.json")}); err != nil {
+			return usageError(stderr, "compare", "", "%v", err)
+		}
+		html5 := filepath.Join(dir, "report-5.0.html")
+		if err := writeHTMLFile(html5, func(w io.Writer) error { return reports.WriteComparisonHTML(w, entries5) }); err != nil {
+			return usageError(stderr, "compare", "", "writing %s: %v", html5, err)
+		}
+		htmls = append(htmls, html5)
+	}
+	// Conformance side by side per version, then load, fuzz and errors.
+	if !*skipConform {
+		versions := []string{proto311}
+		if any5 {
+			versions = append(versions, proto5)
+		}
+		writeConformanceByVersion(stdout, runs, versions)
+	}
+	rest := make([]reports.Entry, len(entries))
+	for i, e := range entries {
+		e.Conformance = nil
+		rest[i] = e
+	}
+	for _, e := range entries5 {
+		for _, err := range e.Errors {
+			rest = append(rest, reports.Entry{Name: e.Name, Errors: []string{err}})
+		}
+	}
+	reports.WriteComparisonTable(stdout, rest)
+	for _, h := range htmls {
+		fmt.Fprintf(stdout, "report: %s\n", h)
+	}
 	if cmp.Interrupted {
 		return exitInterrupted
 	}
-	for _, e := range entries {
+	for _, e := range append(entries, entries5...) {
 		if !e.OK() {
 			return exitFailures
 		}
@@ -345,17 +442,18 @@ func (b comparedBroker) listen() (string, func(), error) {
 // replace the test binary's behaviour through TestMain).
 var selfExe = os.Executable
 
-// compareConform runs mqttbench conform against one broker (at url) in a
-// child process, results in dir (conform.json, conform.xml, conform.txt).
+// compareConform runs mqttbench conform of one protocol version against
+// one broker (at url) in a child process, results in dir (conform.json,
+// conform.xml, conform.txt; conform-5.0.* for 5.0).
 // The password and any WebSocket headers go through the environment,
 // never the command line.
-func compareConform(ctx context.Context, b comparedBroker, url, dir string, seed uint64, focus []string, labels string, stderr io.Writer) error {
+func compareConform(ctx context.Context, b comparedBroker, url, dir, version string, seed uint64, focus []string, labels string, stderr io.Writer) error {
 	exe, err := selfExe()
 	if err != nil {
 		return err
 	}
-	args := []string{"conform", "--broker", url, "--seed", fmt.Sprint(seed),
-		"--json", filepath.Join(dir, "conform.json"), "--junit", filepath.Join(dir, "conform.xml")}
+	args := []string{"conform", "--broker", url, "--protocol", version, "--seed", fmt.Sprint(seed),
+		"--json", filepath.Join(dir, conformFile(version, ".json")), "--junit", filepath.Join(dir, conformFile(version, ".xml"))}
 	args = append(args, dialArgs(b.transport)...)
 	if b.profile != "" {
 		args = append(args, "--profile", b.profile)
@@ -372,7 +470,7 @@ func compareConform(ctx context.Context, b comparedBroker, url, dir string, seed
 	if labels != "" {
 		args = append(args, "--label-filter", labels)
 	}
-	txt, err := os.Create(filepath.Join(dir, "conform.txt"))
+	txt, err := os.Create(filepath.Join(dir, conformFile(version, ".txt")))
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ type shardRun struct {
 // those runShards sets itself and the password.
 func shardArgs(fs *flag.FlagSet) []string {
 	own := map[string]bool{"broker": true, "seed": true, "json": true, "junit": true,
-		"concurrency": true, "shard": true, "password": true, "header": true}
+		"concurrency": true, "shard": true, "password": true, "header": true, "html": true, "baseline": true}
 	var args []string
 	fs.Visit(func(f *flag.Flag) {
 		if own[f.Name] {

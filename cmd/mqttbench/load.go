@@ -96,7 +96,13 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	shards := fs.Int("shards", 0, "shard count when the index comes from JOB_COMPLETION_INDEX (or MQTTBENCH_SHARDS)")
 	startAt := fs.String("start-at", "", "wall-clock time to start at, RFC 3339 (shards need it to publish together)")
 	runIDFlag := fs.String("run-id", "", "name shared by a run's shards, for client ids and message headers (or MQTTBENCH_RUN_ID; default from --start-at)")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics of the run at http://HOST:PORT/metrics while it goes (port 0: any free port)")
+	metricsLinger := fs.Duration("metrics-linger", 0, "keep serving --metrics-addr this long after the run, for a last scrape")
 	v5Flags := addProtocolFlags(fs)
+	sharedF := addSharedFlags(fs)
+	kf := addKneeFlags(fs)
+	faultF := addFaultFlags(fs)
+	churnF := addChurnFlags(fs)
 	if code, ok := parseFlags(fs, args, stderr, loadHint); !ok {
 		return code
 	}
@@ -174,6 +180,10 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if err := v5Flags.apply(f.Name, &sc); err != nil {
 				flagErr = err
 			}
+			if err := churnF.apply(f.Name, &sc); err != nil {
+				flagErr = err
+			}
+			sharedF.apply(f.Name, &sc)
 		}
 	})
 	if flagErr != nil {
@@ -185,6 +195,21 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := sc.Validate(); err != nil {
 		return usageError(stderr, "load", loadHint, "%v", err)
 	}
+	if err := sc.CheckSharedTarget(len(sc.Brokers) == 0); err != nil {
+		return usageError(stderr, "load", loadHint, "%v", err)
+	}
+	slo, err := kf.parseSLO()
+	if err != nil {
+		return usageError(stderr, "load", findMaxHint, "%v", err)
+	}
+	search, err := kf.search(fs, &sc)
+	if err != nil {
+		return usageError(stderr, "load", findMaxHint, "%v", err)
+	}
+	limits, err := kf.parseSaturation()
+	if err != nil {
+		return usageError(stderr, "load", findMaxHint, "%v", err)
+	}
 	dialOpts, err := dialF.dialOptions()
 	if err != nil {
 		return usageError(stderr, "load", loadHint, "%v", err)
@@ -195,7 +220,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := ct.Validate(sc.Brokers, dialOpts.TLS); err != nil {
 		return usageError(stderr, "load", loadHint, "%v", err)
 	}
-	opts := loadgen.Options{Transport: dialOpts, TLS: ct}
+	opts := loadgen.Options{Transport: dialOpts, TLS: ct, SLO: slo, Saturation: limits}
 	sh, err := shardFromFlags(*shardFlag, *shards)
 	if err != nil {
 		return usageError(stderr, "load", shardHint, "%v", err)
@@ -253,9 +278,22 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return usageError(stderr, "load", loadHint, "%v", err)
 		}
 	}
+	if err := churnConflict(&sc, !sh.Whole(), nw); err != nil {
+		return usageError(stderr, "load", churnHint, "%v", err)
+	}
 	if err := loadgen.Preflight(sc, sh, nw); err != nil {
 		return usageError(stderr, "load", "", "%v", err)
 	}
+	dir := *out
+	if dir == "" {
+		dir = filepath.Join("results", "load-"+time.Now().Format("20060102-150405"))
+	}
+	fr, err := startFaults(ctx, fs, faultF, loadSetup{sc: &sc, opts: &opts, shard: sh, workers: nw, dir: dir, findMax: *kf.findMax})
+	if err != nil {
+		return usageError(stderr, "load", faultHint, "%v", err)
+	}
+	defer fr.close()
+	dialOpts = opts.Transport // through the fault proxy, if there is one
 	tlsInfo := ""
 	if len(sc.Brokers) > 0 {
 		dial, err := loadgen.ProbeDialer(sc, sh, opts)
@@ -272,10 +310,15 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		tlsInfo = loadTLSNote(ctx, dial, sc.Brokers[0])
 	}
 
-	dir := *out
-	if dir == "" {
-		dir = filepath.Join("results", "load-"+time.Now().Format("20060102-150405"))
+	var ms *metricsServer
+	if *metricsAddr != "" {
+		if ms, err = startMetrics(*metricsAddr, *metricsLinger, metricsInfo(&sc, sh, opts.RunID)); err != nil {
+			return usageError(stderr, "load", loadHint, "%v", err)
+		}
+		defer ms.stop(ctx, stderr)
+		opts.Live = ms.update
 	}
+
 	target := "the in-process broker (net.Pipe)"
 	if len(sc.Brokers) > 0 {
 		shown := make([]string, len(sc.Brokers))
@@ -294,10 +337,26 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case !sh.Whole():
 		spread = fmt.Sprintf(", shard %s (%d connections)", sh, sh.Size(sc.TotalConnections()))
 	}
+	if *kf.findMax {
+		switch {
+		case !sh.Whole() || *startAt != "":
+			return usageError(stderr, "load", findMaxHint, "--find-max runs its steps one after another in one place: it does not combine with --shard or --start-at")
+		case *cpuProfile != "":
+			return usageError(stderr, "load", findMaxHint, "--cpuprofile does not combine with --find-max; profile a single run at the rate in question")
+		}
+		if *out == "" {
+			dir = filepath.Join("results", "knee-"+time.Now().Format("20060102-150405"))
+		}
+		wr := workerRun{workers: nw, quiet: *quiet, runID: opts.RunID, transport: dialOpts, tls: ct, slo: slo, saturation: limits}
+		return runFindMax(ctx, findMaxRun{sc: sc, opts: opts, search: search, slo: slo, workers: wr, dir: dir, quiet: *quiet, target: target + spread}, stdout, stderr)
+	}
 	fmt.Fprintf(stderr, "mqttbench load: %d connections (%d publishers, %d subscribers) to %s%s, %sQoS %d, %g msg/s for %s; results in %s\n",
 		sc.TotalConnections(), sc.Publishers, sc.Subscribers, target, spread, protocolNote(&sc), sc.QoS, sc.TotalRate(), sc.Duration, dir)
+	if ms != nil {
+		fmt.Fprintf(stderr, "metrics: %s\n", ms.url())
+	}
 	if nw > 1 {
-		return runWorkers(ctx, sc, workerRun{workers: nw, dir: dir, quiet: *quiet, startAt: opts.StartAt, runID: opts.RunID, transport: dialOpts, tls: ct}, stdout, stderr)
+		return runWorkers(ctx, sc, workerRun{workers: nw, dir: dir, quiet: *quiet, startAt: opts.StartAt, runID: opts.RunID, transport: dialOpts, tls: ct, metrics: ms, slo: slo, saturation: limits, faults: fr}, stdout, stderr)
 	}
 
 	if *cpuProfile != "" {
@@ -322,12 +381,16 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				s.T, s.Phase, s.Connections, n, s.Sent, s.Received, micros(s.P99E2E), errs, missed)
 		}
 	}
+	fr.hook(&opts)
 	res, err := loadgen.Run(ctx, sc, opts)
 	if err != nil {
 		if ctx.Err() != nil {
 			return exitInterrupted
 		}
 		return usageError(stderr, "load", loadHint, "%v", err)
+	}
+	if err := fr.recordFile(res.Summary, res.Verify, dir); err != nil {
+		return usageError(stderr, "load", "", "writing the faults to the summary: %v", err)
 	}
 	return printLoad(stdout, res.Summary, dir)
 }
@@ -360,6 +423,7 @@ func printLoad(stdout io.Writer, sum *reports.Load, dir string) int {
 	for _, v := range sum.Violations {
 		fmt.Fprintf(stdout, "VIOLATION: %s\n", v)
 	}
+	printGeneratorSLO(stdout, sum)
 	fmt.Fprintf(stdout, "results: %s\n", dir)
 	switch {
 	case sum.Interrupted:

@@ -22,10 +22,13 @@ const reportHint = "mqttbench report results/conform.json results/load-1 -o repo
 // One result gives its own kind of report; several load runs are
 // overlaid; anything else becomes a comparison, one column per name.
 // Exit codes: 0 every result passed, 1 a result holds failures, 2 a
-// missing or unreadable result.
+// missing or unreadable result. A conformance result compared with a
+// baseline (--baseline here, or the one conform wrote into it) holds
+// failures only when a statement is worse than there.
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	out := fs.String("o", "report.html", "HTML report to write (- for none)")
+	baseline := fs.String("baseline", "", "compare one conformance result with this earlier one: exit 1 only for statements worse than there (as conform --baseline)")
 	// Flags may follow the results: mqttbench report a.json b.json -o x.html.
 	var paths []string
 	for {
@@ -44,6 +47,17 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	entries, err := readEntries(paths)
 	if err != nil {
 		return usageError(stderr, "report", reportHint, "%v", err)
+	}
+	if *baseline != "" {
+		if reportShape(entries) != "conformance" {
+			return usageError(stderr, "report", reportHint, "--baseline compares one conformance result; %d results given", len(paths))
+		}
+		base, err := readBaseline(*baseline)
+		if err != nil {
+			return usageError(stderr, "report", reportHint, "%v", err)
+		}
+		c := entries[0].Conformance
+		c.Baseline = c.CompareBaseline(base, *baseline)
 	}
 	if *out != "-" {
 		if err := writeHTMLFile(*out, func(w io.Writer) error { return writeReportHTML(w, entries) }); err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mqttbench/mqttbench/packetgen"
+	"github.com/mqttbench/mqttbench/reports"
 	"github.com/mqttbench/mqttbench/transport"
 	"github.com/mqttbench/mqttbench/wire"
 )
@@ -124,14 +125,14 @@ func dialEnv(o transport.Options) []string {
 // probeBroker connects once and waits for the CONNACK of a clean
 // CONNECT (any reason code is an answer), so that a broker not there, a
 // failing TLS handshake, a refused upgrade or a plain URL on a TLS port
-// is one clear line before any spec runs. It names the TLS version and
-// cipher suite negotiated ("" when the URL is not TLS).
-func probeBroker(ctx context.Context, d *transport.Dialer, v packetgen.Version, username, password string) (string, error) {
+// is one clear line before any spec runs. It returns the TLS version and
+// cipher suite negotiated (nil when the URL is not TLS).
+func probeBroker(ctx context.Context, d *transport.Dialer, v packetgen.Version, username, password string) (*reports.ConformanceTLS, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	nc, err := d.DialContext(ctx)
 	if err != nil {
-		return "", fmt.Errorf("is unreachable: %v", err)
+		return nil, fmt.Errorf("is unreachable: %v", err)
 	}
 	c := wire.New(nc, "probe", v, nil)
 	defer c.Close()
@@ -145,16 +146,16 @@ func probeBroker(ctx context.Context, d *transport.Dialer, v packetgen.Version, 
 	_, err = c.Connect(cp, 10*time.Second)
 	switch {
 	case errors.Is(err, wire.ErrClosed) && !d.URL().Secure():
-		return "", errors.New("closed the connection before CONNACK (does it speak TLS on this port? use tls:// or wss://)")
+		return nil, errors.New("closed the connection before CONNACK (does it speak TLS on this port? use tls:// or wss://)")
 	case errors.Is(err, wire.ErrClosed):
-		return "", fmt.Errorf("closed the connection before CONNACK: %s", strings.TrimPrefix(errors.Unwrap(err).Error(), wire.ErrClosed.Error()+": "))
+		return nil, fmt.Errorf("closed the connection before CONNACK: %s", strings.TrimPrefix(errors.Unwrap(err).Error(), wire.ErrClosed.Error()+": "))
 	case errors.Is(err, wire.ErrTimeout):
-		return "", errors.New("sent no CONNACK within 10s")
+		return nil, errors.New("sent no CONNACK within 10s")
 	case err != nil:
-		return "", fmt.Errorf("answered CONNECT wrongly: %v", err)
+		return nil, fmt.Errorf("answered CONNECT wrongly: %v", err)
 	}
 	c.Disconnect() //nolint:errcheck
-	return tlsDescription(nc, d.URL()), nil
+	return negotiatedTLS(nc, d.URL()), nil
 }
 
 // tlsNote dials once and names the TLS version and cipher suite the
@@ -175,13 +176,22 @@ func tlsNote(ctx context.Context, d *transport.Dialer) (string, error) {
 // tlsDescription is "TLS 1.3, TLS_AES_128_GCM_SHA256[, ALPN mqtt]", or ""
 // for a connection without TLS.
 func tlsDescription(nc net.Conn, u *transport.URL) string {
+	if t := negotiatedTLS(nc, u); t != nil {
+		return t.String()
+	}
+	return ""
+}
+
+// negotiatedTLS is what nc's handshake negotiated, nil without TLS. ALPN
+// is left out over WebSocket, where HTTP negotiated it, not MQTT.
+func negotiatedTLS(nc net.Conn, u *transport.URL) *reports.ConformanceTLS {
 	v, cipher, ok := transport.TLSInfo(nc)
 	if !ok {
-		return ""
+		return nil
 	}
-	note := v + ", " + cipher
+	t := &reports.ConformanceTLS{Version: v, Cipher: cipher}
 	if st, _ := transport.ConnectionState(nc); st.NegotiatedProtocol != "" && !u.WebSocket() {
-		note += ", ALPN " + st.NegotiatedProtocol
+		t.ALPN = st.NegotiatedProtocol
 	}
-	return note
+	return t
 }

@@ -38,17 +38,22 @@ type workerConfig struct {
 	// TLS names each connection's certificate files, or the CA files to
 	// mint them from, and whether sessions resume.
 	TLS loadgen.ClientTLS `json:"tls,omitzero"`
+	// Live asks for the running totals every second (--metrics-addr).
+	Live bool `json:"live,omitempty"`
+	// Saturation are the generator's limits on itself (--saturation).
+	Saturation loadgen.SaturationLimits `json:"saturation,omitzero"`
 }
 
 // workerMsg is a line either way.
 type workerMsg struct {
-	T string `json:"t"` // tick, connected, drain, rss; publish, drained, stop
+	T string `json:"t"` // tick, live, connected, drain, rss; publish, drained, stop
 
 	Second *reports.LoadSecond `json:"second,omitempty"`
 	E2E    []byte              `json:"e2e,omitempty"` // the second's end-to-end histogram, compressed
 	Ready  int64               `json:"ready,omitempty"`
 	Drain  *loadgen.DrainState `json:"drain,omitempty"`
 	At     int64               `json:"at,omitempty"` // publish: Unix ns
+	Live   *loadgen.Live       `json:"live,omitempty"`
 }
 
 // runLoadWorker is one worker: it runs its shard and writes the results to
@@ -98,6 +103,7 @@ func runLoadWorker(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}()
 	opts := loadgen.Options{
 		Out: cfg.Out, Shard: cfg.Shard, RunID: cfg.RunID, Coordinator: co, StartAt: cfg.StartAt, Transport: cfg.Transport, TLS: cfg.TLS,
+		Saturation: cfg.Saturation,
 		Interval: func(s reports.LoadSecond, e2e *loadgen.Histogram) {
 			m := workerMsg{T: "tick", Second: &s}
 			if e2e != nil && e2e.TotalCount() > 0 {
@@ -105,6 +111,9 @@ func runLoadWorker(ctx context.Context, args []string, stdout, stderr io.Writer)
 			}
 			co.send(m)
 		},
+	}
+	if cfg.Live {
+		opts.Live = func(l *loadgen.Live) { co.send(workerMsg{T: "live", Live: l}) }
 	}
 	res, err := loadgen.Run(ctx, sc, opts)
 	if err != nil {

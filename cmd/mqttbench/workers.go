@@ -34,6 +34,14 @@ type workerRun struct {
 	// headers may hold a token.
 	transport transport.Options
 	tls       loadgen.ClientTLS
+	// slo is checked on the merged results (--slo).
+	slo loadgen.SLO
+	// saturation are the workers' limits on themselves (--saturation).
+	saturation loadgen.SaturationLimits
+	// metrics, when set, serves the sum of the workers' running totals.
+	metrics *metricsServer
+	// faults are run by the parent, on its clock (nil: none).
+	faults *faultRun
 }
 
 // worker is the parent's handle on one worker process.
@@ -70,6 +78,7 @@ func runWorkers(ctx context.Context, sc loadgen.Scenario, wr workerRun, stdout, 
 		runID = binary.BigEndian.Uint32(b[:]) | 1
 	}
 	n := wr.workers
+	wr.faults.begin()
 	group := loadgen.NewGroup(n, 100*time.Millisecond)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -96,12 +105,15 @@ func runWorkers(ctx context.Context, sc loadgen.Scenario, wr workerRun, stdout, 
 		w.in, w.enc = in, json.NewEncoder(in)
 		workers[i] = w
 		cfg := workerConfig{Scenario: sc, Shard: loadgen.Shard{Index: i, Count: n}, RunID: runID,
-			Out: filepath.Join(wr.dir, fmt.Sprintf("shard-%d", i)), StartAt: wr.startAt, Transport: wr.transport, TLS: wr.tls}
+			Out: filepath.Join(wr.dir, fmt.Sprintf("shard-%d", i)), StartAt: wr.startAt, Transport: wr.transport, TLS: wr.tls,
+			Live: wr.metrics != nil, Saturation: wr.saturation}
 		w.mu.Lock()
 		w.enc.Encode(cfg) //nolint:errcheck
 		w.mu.Unlock()
 
+		readDone := make(chan struct{})
 		go func() { // the worker's reports
+			defer close(readDone)
 			dec := json.NewDecoder(out)
 			for {
 				var m workerMsg
@@ -111,6 +123,10 @@ func runWorkers(ctx context.Context, sc loadgen.Scenario, wr workerRun, stdout, 
 				switch m.T {
 				case "tick":
 					agg.tick(i, m)
+				case "live":
+					if wr.metrics != nil && m.Live != nil {
+						wr.metrics.exp.Update(i, m.Live)
+					}
 				case "connected":
 					go func() {
 						if at, err := group.Connect(runCtx); err == nil {
@@ -127,6 +143,7 @@ func runWorkers(ctx context.Context, sc loadgen.Scenario, wr workerRun, stdout, 
 			}
 		}()
 		go func() {
+			<-readDone // Wait closes stdout: read the last reports first
 			err := w.cmd.Wait()
 			w.code = 0
 			var ee *exec.ExitError
@@ -222,11 +239,13 @@ func runWorkers(ctx context.Context, sc loadgen.Scenario, wr workerRun, stdout, 
 	if err != nil {
 		return usageError(stderr, "load", "", "merging the workers' results: %v", err)
 	}
+	merged.Summary.SLO = wr.slo.Check(merged.Summary)
 	if rss.bytes > 0 && merged.Summary.Connections.Target > 0 {
 		c := &merged.Summary.Connections
 		c.MemPerConn = float64(rss.bytes) / float64(c.Target)
 		c.MemNote = fmt.Sprintf("summed RSS of %d generator processes (%d workers and their parent)", rss.procs, rss.procs-1)
 	}
+	wr.faults.record(merged.Summary, merged.Verify)
 	if err := merged.Write(wr.dir); err != nil {
 		return usageError(stderr, "load", "", "writing the merged results: %v", err)
 	}
