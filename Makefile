@@ -3,9 +3,24 @@ GO       ?= go
 FUZZTIME ?= 30s
 PKGS     := ./...
 
-.PHONY: test tidy-check fmt-check vet unit conform-mosquitto conform-mosquitto-tls conform-websocket fuzz-mosquitto load-mosquitto build bench bench-load fuzz clean
+.PHONY: test brokers brokers-conform brokers-tools tidy-check fmt-check vet unit conform-mosquitto conform-mosquitto-tls conform-websocket fuzz-mosquitto load-mosquitto faults-mosquitto build bench bench-load fuzz clean
 
-test: tidy-check fmt-check vet unit conform-mosquitto conform-mosquitto-tls conform-websocket fuzz-mosquitto load-mosquitto
+test: tidy-check fmt-check vet unit brokers
+
+# The runs against real brokers, in two chains side by side: each mostly
+# waits on its brokers, and one after another they would take make test
+# past 20 minutes. Inside a chain one at a time (the tools chain shares
+# bin/mqttbench).
+brokers:
+	$(MAKE) --no-print-directory -j2 -Oline brokers-conform brokers-tools
+brokers-conform:
+	./scripts/conform-mosquitto.sh
+	./scripts/conform-mosquitto-tls.sh
+brokers-tools:
+	./scripts/conform-websocket.sh
+	./scripts/fuzz-mosquitto.sh
+	./scripts/load-mosquitto.sh
+	./scripts/faults-mosquitto.sh
 
 # go.mod and go.sum say exactly what the code imports: no missing or
 # stale requirement, direct ones not marked indirect.
@@ -21,8 +36,15 @@ vet:
 
 # Every package runs under the race detector: the broker, the load
 # generator and the CLI are concurrent, and the codec is cheap enough.
+# The suites package takes as long as all the others together, so it runs
+# beside them from the start instead of last: two test binaries at a time,
+# as go test would run them on two cores.
 unit:
-	$(GO) test -race -count=1 -timeout 25m $(PKGS)
+	status=0; \
+	$(GO) test -race -count=1 -timeout 25m ./suites & suites=$$!; \
+	$(GO) test -race -count=1 -timeout 25m -p 1 $$($(GO) list $(PKGS) | grep -v '/suites$$') || status=$$?; \
+	wait $$suites || status=$$?; \
+	exit $$status
 
 # The conformance suite against a real broker: mosquitto 2.0 from apt,
 # installed and started by the project's own script.
@@ -52,6 +74,13 @@ fuzz-mosquitto:
 # runs at QoS 0/1/2 with properties on every message, reason codes counted.
 load-mosquitto:
 	./scripts/load-mosquitto.sh
+
+# The fault tools against mosquitto with persistence: a clean restart
+# loses nothing acknowledged, kill -9 loses the unsaved sessions and
+# queued messages (reported as found), a partition of half the
+# subscribers loses nothing. About a minute.
+faults-mosquitto:
+	./scripts/faults-mosquitto.sh
 
 build:
 	$(GO) build -o bin/mqttbench ./cmd/mqttbench

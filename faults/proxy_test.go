@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -201,16 +202,18 @@ func TestProxySlicer(t *testing.T) {
 	if !bytes.Equal(got, msg) {
 		t.Fatal("the bytes changed on the way")
 	}
+	// The slicer writes at most 8 bytes at a time, 1 ms apart; a reader
+	// scheduled late may find several slices waiting and read them at
+	// once, so most reads, not all, are that small. Without the slicer
+	// the 200 bytes come in one or two reads.
 	sizes := e.readSizes()
 	total := 0
 	for _, n := range sizes {
 		total += n
-		if n > 8 {
-			t.Fatalf("the server read %d bytes at once (reads %v)", n, sizes)
-		}
 	}
-	if total != len(msg) || len(sizes) < len(msg)/8 {
-		t.Fatalf("reads %v", sizes)
+	sorted := slices.Sorted(slices.Values(sizes))
+	if total != len(msg) || len(sizes) < len(msg)/16 || sorted[len(sorted)/2] > 8 {
+		t.Fatalf("reads %v: want most of them at most 8 bytes", sizes)
 	}
 }
 

@@ -24,6 +24,9 @@ type Scheduler struct {
 	// now is the clock (tests make it faster); nil is time.Now.
 	now func() time.Time
 
+	// Probe, when set before Start, checks what each process fault kept.
+	Probe Probe
+
 	mu      sync.Mutex
 	t0      time.Time
 	records []*record
@@ -36,7 +39,25 @@ type record struct {
 	spec                  *Spec
 	start, end, recovered time.Time
 	err                   error
+	survival              *reports.LoadSurvival
 }
+
+// Probe checks what the broker keeps across a process fault (retained
+// messages, pending wills). The scheduler calls it ProbeLead before each
+// kill, restart or pause (at once when the run is younger than that),
+// with the occurrence's id, and calls the check it returns once the
+// broker is back (back true) or the fault failed (back false: clean up
+// only). A nil check means nothing was armed.
+type Probe func(ctx context.Context, id string, sp Spec) (check func(ctx context.Context, back bool) *reports.LoadSurvival)
+
+// ProbeLead is how long before a process fault its probe is armed;
+// probeTimeout bounds arming, checkTimeout the check (it waits for a
+// delayed will).
+const (
+	ProbeLead    = 300 * time.Millisecond
+	probeTimeout = 5 * time.Second
+	checkTimeout = 30 * time.Second
+)
 
 // NewScheduler schedules specs; proxies and broker carry them out (each
 // may be nil when no spec needs it).
@@ -90,6 +111,7 @@ func (s *Scheduler) Stop(origin time.Time) []reports.LoadFault {
 		if r.err != nil {
 			lf.Error = r.err.Error()
 		}
+		lf.Survival = r.survival
 		out = append(out, lf)
 	}
 	return out
@@ -102,10 +124,30 @@ func (s *Scheduler) run(ctx context.Context, i int, sp *Spec) {
 		at = sp.Every
 	}
 	for n := 0; ; n++ {
+		id := fmt.Sprintf("mqttbench-fault-%d-%d", i, n)
+		var check func(context.Context, bool) *reports.LoadSurvival
+		if s.Probe != nil && sp.Kind.Process() {
+			if !s.sleepUntil(ctx, at-ProbeLead) {
+				return
+			}
+			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			check = s.Probe(pctx, id, *sp)
+			cancel()
+		}
 		if !s.sleepUntil(ctx, at) {
+			s.check(ctx, check, nil)
 			return
 		}
-		s.occur(ctx, fmt.Sprintf("mqttbench-fault-%d-%d", i, n), sp)
+		r := s.occur(ctx, id, sp)
+		// The check runs beside the schedule: waiting for a delayed will
+		// must not push the next fault back.
+		if check != nil {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.check(ctx, check, r)
+			}()
+		}
 		if sp.Every == 0 {
 			return
 		}
@@ -153,9 +195,31 @@ func sleepFor(ctx context.Context, d time.Duration) {
 	}
 }
 
+// check runs a probe's check for occurrence r (nil: it never began) and
+// keeps what it found. Like healing, it outlives the run's end.
+func (s *Scheduler) check(ctx context.Context, check func(context.Context, bool) *reports.LoadSurvival, r *record) {
+	if check == nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), checkTimeout)
+	defer cancel()
+	back := false
+	if r != nil {
+		s.mu.Lock()
+		back = r.err == nil && !r.recovered.IsZero()
+		s.mu.Unlock()
+	}
+	sv := check(cctx, back)
+	if r != nil {
+		s.mu.Lock()
+		r.survival = sv
+		s.mu.Unlock()
+	}
+}
+
 // occur injects one occurrence, keeps it for its duration and heals it.
 // Healing does not stop at the run's end: it has its own deadline.
-func (s *Scheduler) occur(ctx context.Context, id string, sp *Spec) {
+func (s *Scheduler) occur(ctx context.Context, id string, sp *Spec) *record {
 	r := &record{spec: sp, start: s.clock()}
 	s.mu.Lock()
 	s.records = append(s.records, r)
@@ -170,11 +234,11 @@ func (s *Scheduler) occur(ctx context.Context, id string, sp *Spec) {
 	}
 	if sp.Kind.Process() {
 		s.process(ctx, sp, r, heal, set)
-		return
+		return r
 	}
 	if s.proxies == nil {
 		set(r.start, time.Time{}, fmt.Errorf("%s needs the fault proxy", sp.Kind))
-		return
+		return r
 	}
 	ictx, cancel := heal()
 	err := s.proxies.Inject(ictx, *sp, id)
@@ -184,7 +248,7 @@ func (s *Scheduler) occur(ctx context.Context, id string, sp *Spec) {
 		s.proxies.Heal(hctx, id) //nolint:errcheck // what was added, if anything
 		cancel()
 		set(s.clock(), time.Time{}, err)
-		return
+		return r
 	}
 	d := sp.For
 	if d == 0 && sp.Kind == Reset {
@@ -195,10 +259,11 @@ func (s *Scheduler) occur(ctx context.Context, id string, sp *Spec) {
 	defer cancel()
 	if err := s.proxies.Heal(hctx, id); err != nil {
 		set(s.clock(), time.Time{}, err)
-		return
+		return r
 	}
 	end := s.clock()
 	set(end, end, nil)
+	return r
 }
 
 // process carries out a kill, restart or pause.

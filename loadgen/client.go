@@ -587,19 +587,25 @@ func (c *client) connected(resumed bool, lim connLimits, now int64, st *connStat
 			if a.sc.SubscriptionID {
 				sp.Properties.SubscriptionIdentifiers = []uint32{s.subID}
 			}
-			c.mu.Lock()
-			var err error
-			c.wbuf, err = a.enc.Append(c.wbuf, sp)
-			st.subscribeAt = a.now()
-			c.mu.Unlock()
-			if err != nil {
-				return err
-			}
-			st.phase = 1
-			return nil
+			return c.sendSubscribe(st, sp)
 		}
 	}
 	c.setReady(st)
+	return nil
+}
+
+// sendSubscribe queues a connection's SUBSCRIBE; its SUBACK (phase 1)
+// makes the connection ready.
+func (c *client) sendSubscribe(st *connState, sp *packetgen.Subscribe) error {
+	c.mu.Lock()
+	var err error
+	c.wbuf, err = c.a.enc.Append(c.wbuf, sp)
+	st.subscribeAt = c.a.now()
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	st.phase = 1
 	return nil
 }
 

@@ -286,8 +286,11 @@ func (ck *checker) faults() []reports.LoadFaultHistory {
 		fh.Start, fh.End, fh.Recovered = f.Start, max(f.End, f.Start), f.Recovered
 		fh.RecoverySec = ck.recovery(fh.End)
 		fh.P99Before, fh.P99After = ck.p99(fh.Start-latencyWindow, fh.Start), ck.p99(fh.End, fh.End+latencyWindow)
-		fh.Retained = "n/a: the scenario publishes no retained messages"
-		fh.Wills = "n/a: the scenario's clients set no will"
+		fh.Retained = "n/a: not probed (the survival probes run around process faults)"
+		fh.Wills = fh.Retained
+		if sv := f.Survival; sv != nil {
+			fh.Retained, fh.Wills = sv.Retained, sv.Wills
+		}
 	}
 	for i := range out {
 		fh := &out[i]
@@ -316,6 +319,9 @@ func (ck *checker) faults() []reports.LoadFaultHistory {
 		}
 		fh.Sessions = ck.sessions(fh.Start, sessTo)
 		fh.Violations = ck.faultViolations(fh)
+		if sv := fs[i].Survival; sv != nil {
+			fh.Violations = append(fh.Violations, sv.Violations...)
+		}
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -427,6 +428,27 @@ func TestHistoryClassesAndFaults(t *testing.T) {
 	l.Scenario.CleanSession = true
 	if h := v.History(l); strings.Contains(strings.Join(h.Violations, "\n"), "no session") {
 		t.Errorf("clean sessions, yet %q", h.Violations)
+	}
+}
+
+// The survival probes' findings (Load.Faults[i].Survival) become the
+// fault's Retained and Wills, and their violations the fault's and the
+// run's; a fault not probed says so.
+func TestHistorySurvival(t *testing.T) {
+	v, l := syntheticRun()
+	lost := "fault kill@4.5s: 3 of 20 retained messages acknowledged (QoS 1) before it were lost"
+	l.Faults[1].Survival = &reports.LoadSurvival{RetainedSent: 20, RetainedKept: 17, WillsPending: 1, WillsDelivered: 1,
+		Retained: "3 of 20 lost", Wills: "1 of 1 pending will delivered", Violations: []string{lost}}
+	AnalyzeHistory(l, v)
+	kill, pause := l.History.Faults[0], l.History.Faults[1]
+	if kill.Retained != "3 of 20 lost" || kill.Wills != "1 of 1 pending will delivered" {
+		t.Errorf("kill: retained %q, wills %q", kill.Retained, kill.Wills)
+	}
+	if !slices.Contains(kill.Violations, lost) || !slices.Contains(l.History.Violations, lost) || !slices.Contains(l.Violations, lost) {
+		t.Errorf("violations: fault %q, history %q, run %q; want %q in each", kill.Violations, l.History.Violations, l.Violations, lost)
+	}
+	if !strings.HasPrefix(pause.Retained, "n/a: not probed") || !strings.HasPrefix(pause.Wills, "n/a: not probed") {
+		t.Errorf("pause without probes: retained %q, wills %q", pause.Retained, pause.Wills)
 	}
 }
 

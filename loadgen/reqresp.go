@@ -146,18 +146,8 @@ func (c *client) requestProps(pkt *packetgen.Publish, seq uint64, due int64) {
 // subscribeResponses sends a requester's SUBSCRIBE to its Response Topic;
 // the SUBACK makes it ready.
 func (c *client) subscribeResponses(st *connState) error {
-	a := c.a
-	sp := &packetgen.Subscribe{PacketID: 1, Subscriptions: []packetgen.Subscription{{Filter: c.pub.rr.topic, QoS: a.responseQoS()}}}
-	c.mu.Lock()
-	var err error
-	c.wbuf, err = a.enc.Append(c.wbuf, sp)
-	st.subscribeAt = a.now()
-	c.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	st.phase = 1
-	return nil
+	sp := &packetgen.Subscribe{PacketID: 1, Subscriptions: []packetgen.Subscription{{Filter: c.pub.rr.topic, QoS: c.a.responseQoS()}}}
+	return c.sendSubscribe(st, sp)
 }
 
 // response handles a PUBLISH to a requester: the answer to one of its

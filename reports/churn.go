@@ -103,8 +103,23 @@ type LoadTemplate struct {
 
 // WriteChurnTable prints the churn section of a load summary.
 func WriteChurnTable(w io.Writer, c *LoadChurn) {
-	if c == nil {
+	rows := c.Rows()
+	if len(rows) == 0 {
 		return
+	}
+	t := newLoadTable(w)
+	t.Header("Churn", "Value")
+	for _, r := range rows {
+		t.Append(r[0], r[1]) //nolint:errcheck
+	}
+	t.Render() //nolint:errcheck
+}
+
+// Rows are the churn section as (what, value) rows, for the terminal
+// table and the HTML report.
+func (c *LoadChurn) Rows() [][2]string {
+	if c == nil {
+		return nil
 	}
 	var rows [][2]string
 	f2 := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
@@ -159,13 +174,5 @@ func WriteChurnTable(w io.Writer, c *LoadChurn) {
 		}
 		rows = append(rows, [2]string{"payload template: bytes min/mean/max", fmt.Sprintf("%d/%.0f/%d over %d messages (header %s)", t.MinBytes, t.MeanBytes, t.MaxBytes, t.Messages, where)})
 	}
-	if len(rows) == 0 {
-		return
-	}
-	t := newLoadTable(w)
-	t.Header("Churn", "Value")
-	for _, r := range rows {
-		t.Append(r[0], r[1]) //nolint:errcheck
-	}
-	t.Render() //nolint:errcheck
+	return rows
 }

@@ -167,6 +167,17 @@ func FuzzRows(entries []Entry) [][]string {
 	for _, c := range FindingClasses {
 		rows = append(rows, row(c, func(z *Fuzz) string { return fmt.Sprint(len(z.FindingsByClass()[c])) }))
 	}
+	for _, e := range entries {
+		if e.Fuzz != nil && e.Fuzz.TLS != nil {
+			rows = append(rows, row("tls", func(z *Fuzz) string {
+				if z.TLS == nil {
+					return "-"
+				}
+				return z.TLS.String()
+			}))
+			break
+		}
+	}
 	return rows
 }
 

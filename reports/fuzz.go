@@ -32,6 +32,9 @@ type Fuzz struct {
 	Outcomes map[string]int64 `json:"outcomes,omitempty"`
 	// RSS is the broker's memory over the run, when its PID was given.
 	RSS *FuzzRSS `json:"rss,omitempty"`
+	// TLS is what a handshake with the broker negotiated (tls://,
+	// mqtts://, wss://).
+	TLS *ConformanceTLS `json:"tls,omitempty"`
 
 	Findings []FuzzFinding `json:"findings"`
 }

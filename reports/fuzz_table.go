@@ -15,6 +15,9 @@ func WriteFuzzTable(w io.Writer, f *Fuzz) {
 	t.Append(f.Broker, f.Protocol, fmt.Sprint(f.Seed), fmt.Sprint(f.Cases), fmt.Sprintf("%.0f", f.CasesPerSecond), //nolint:errcheck
 		fmt.Sprint(f.Skipped), fmt.Sprint(len(f.Findings)))
 	t.Render() //nolint:errcheck
+	if f.TLS != nil {
+		fmt.Fprintf(w, "TLS: %s\n", f.TLS)
+	}
 
 	if len(f.Findings) == 0 {
 		return

@@ -115,10 +115,15 @@ func TestHistoryTable(t *testing.T) {
 		"kill@3s", "2.9s to 3.4s", "6 of 8 resumed", "2.5s", "1.20ms / 45.0ms",
 		"latency=200ms@6s+2s", "6.0s to 8.0s", "not recovered",
 		"history: fault kill@3s: 7 messages",
+		"fault kill@3s: retained: n/a: none; wills: n/a: none",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
+	}
+	// Network faults are not probed: no line for them.
+	if strings.Contains(out, "fault latency=200ms@6s+2s: retained") {
+		t.Errorf("a survival line for a network fault:\n%s", out)
 	}
 }
 

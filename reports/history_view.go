@@ -54,12 +54,13 @@ func WriteHistoryTable(w io.Writer, h *LoadHistory) {
 	}
 	if len(h.Faults) > 0 {
 		t := newLoadTable(w)
-		t.Header("Fault", "At", "Messages (window)", "Acked lost", "Loss window", "Sessions", "Recovery", "p99 before / after", "Verdict")
+		t.Header("Fault", "At", "Messages (window)", "Acked lost", "Lost with session", "Loss window", "Sessions", "Recovery", "p99 before / after", "Verdict")
 		for _, f := range h.Faults {
-			var due, lost uint64
+			var due, lost, sessionLost uint64
 			for _, r := range f.Classes {
 				due += r.Due
-				lost += r.AckedLost + r.SessionLost
+				lost += r.AckedLost
+				sessionLost += r.SessionLost
 			}
 			loss := "-"
 			if lw := f.LossWindow; lw != nil {
@@ -69,10 +70,16 @@ func WriteHistoryTable(w io.Writer, h *LoadHistory) {
 			if len(f.Violations) > 0 {
 				verdict = "VIOLATION"
 			}
-			t.Append(f.Name, faultSpan(f), fmt.Sprintf("%d (%s to %s)", due, secs(f.WindowFrom), secs(f.WindowTo)), fmt.Sprint(lost), //nolint:errcheck
+			t.Append(f.Name, faultSpan(f), fmt.Sprintf("%d (%s to %s)", due, secs(f.WindowFrom), secs(f.WindowTo)), fmt.Sprint(lost), fmt.Sprint(sessionLost), //nolint:errcheck
 				loss, sessionsText(f.Sessions), recoveryText(f.RecoverySec), us(f.P99Before)+" / "+us(f.P99After), verdict)
 		}
 		t.Render() //nolint:errcheck
+		// The survival probes' findings are sentences: a line each.
+		for _, f := range h.Faults {
+			if f.Kind == "kill" || f.Kind == "restart" || f.Kind == "pause" {
+				fmt.Fprintf(w, "fault %s: retained: %s; wills: %s\n", f.Name, f.Retained, f.Wills)
+			}
+		}
 	}
 	for _, v := range h.Violations {
 		fmt.Fprintln(w, "history: "+v)

@@ -75,6 +75,28 @@ type LoadFault struct {
 	// accepting connections again, or the proxy healed (0 if never).
 	Recovered float64 `json:"recovered_s,omitempty"`
 	Error     string  `json:"error,omitempty"` // why the fault could not be injected or healed
+	// Survival is what the survival probes found around a process
+	// fault; nil when none ran (network faults, --survival-probes=false).
+	Survival *LoadSurvival `json:"survival,omitempty"`
+}
+
+// LoadSurvival is whether retained messages and a pending will that the
+// probes left with the broker just before a fault outlived it.
+type LoadSurvival struct {
+	// RetainedSent retained messages were acknowledged (QoS 1) before
+	// the fault; RetainedKept of them came back, payload intact.
+	RetainedSent int `json:"retained_sent"`
+	RetainedKept int `json:"retained_kept"`
+	// WillsPending wills were waiting out their delay when the fault
+	// struck; WillsDelivered of them reached the watcher afterwards.
+	WillsPending   int `json:"wills_pending"`
+	WillsDelivered int `json:"wills_delivered"`
+	// Retained and Wills say it in words, or why it was not checked
+	// ("n/a: ...").
+	Retained string `json:"retained"`
+	Wills    string `json:"wills"`
+	// Violations: acknowledged retained messages or a pending will lost.
+	Violations []string `json:"violations,omitempty"`
 }
 
 // LoadTLS counts a run's TLS handshakes.

@@ -7,8 +7,8 @@
 #   1. the suite (all but the security specs, one seed) over tcp://, over
 #      mqtts:// and over mqtts:// with a client certificate: the 3.1.1
 #      verdicts must be the same (scripts/verdicts.py); over mutual TLS the
-#      5.0 suite runs too (conform-mosquitto.sh runs it over tcp://), two
-#      specs at a time to keep within make test's time;
+#      5.0 suite runs too (conform-mosquitto.sh runs it over tcp://);
+#      every run takes two specs at a time, to keep within make test's time;
 #   2. the security specs (label security) with a profile naming the users,
 #      over tcp://, mqtts:// and mutual TLS, where the client-certificate
 #      specs run too (no certificate, an expired one, an unknown CA's);
@@ -111,7 +111,7 @@ mutual=(--cacert "$certs/ca.pem" --cert "$certs/client.pem" --key "$certs/client
 conform() { # name profile url [flags...]: the summary line, or everything on failure
   local name=$1 profile=$2 url=$3 code=0
   shift 3
-  "$mb" conform --broker "$url" --profile "$profile" --grace 10s --seed "$seed" \
+  "$mb" conform --broker "$url" --profile "$profile" --grace 10s --seed "$seed" --concurrency 2 \
     --json "$out/$name.json" --junit "$out/$name.xml" "$@" >"$out/$name.txt" 2>&1 || code=$?
   echo "$name ($url): $(tail -n 1 "$out/$name.txt")" >&2
   if [ "$code" != 0 ]; then cat "$out/$name.txt" >&2; return "$code"; fi
@@ -122,7 +122,7 @@ conform() { # name profile url [flags...]: the summary line, or everything on fa
 conform tcp "$work/profile.yaml" "tcp://127.0.0.1:$port" --label-filter '!security'
 conform tls "$work/profile.yaml" "mqtts://127.0.0.1:$tls_port" "${tls[@]}" --label-filter '!security'
 conform mutual "$work/profile-mutual.yaml" "mqtts://127.0.0.1:$mtls_port" "${mutual[@]}" --label-filter '!security' \
-  --protocol all --concurrency 2
+  --protocol all
 python3 scripts/verdicts.py --protocol 3.1.1 "$out/tcp.json" "$out/tls.json" "$out/mutual.json"
 
 # 2. The security specs.

@@ -38,7 +38,7 @@ seed=$(( (RANDOM << 15 | RANDOM) + 1 ))
 conform() { # name url [flags...]: the summary line; a run that failed to run at all stops the script
   local name=$1 url=$2 code=0
   shift 2
-  "$mb" conform --broker "$url" --seed "$seed" --json "$out/$name.json" --junit "$out/$name.xml" "$@" \
+  "$mb" conform --broker "$url" --seed "$seed" --concurrency 2 --json "$out/$name.json" --junit "$out/$name.xml" "$@" \
     >"$out/$name.txt" 2>&1 || code=$?
   echo "$name ($url): $(tail -n 1 "$out/$name.txt") [exit $code]" >&2
   if [ "$code" != 0 ] && [ "$code" != 1 ]; then cat "$out/$name.txt" >&2; return "$code"; fi

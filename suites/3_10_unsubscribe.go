@@ -107,7 +107,9 @@ func init() {
 		// QoS 1 and 2 deliveries the server has started before the
 		// subscription is deleted are completed: on a persistent session
 		// the unacknowledged PUBLISH packets are sent again when the
-		// client reconnects, although the subscription is gone.
+		// client reconnects, although the subscription is gone. A message
+		// the broker held back (§4.9 lets it keep one in flight) was not
+		// started: it may come or not.
 		s.Spec("MQTT-3.10.4-3", "completes QoS 1 and 2 deliveries it started before the subscription was deleted",
 			Label("qos1", "qos2", "session"), func(w *World) {
 				t := w.Topic("inflight")
@@ -115,29 +117,31 @@ func init() {
 				g := sub.Granted(t, 2)
 				w.Require(g >= 1, "a subscription granted QoS 1 or more")
 				pub := w.Connect("pub")
+				published := map[string]bool{}
 				for q := packetgen.QoS(1); q <= g; q++ {
+					published[fmt.Sprintf("qos%d", q)] = true
 					pub.Publish(t, fmt.Sprintf("qos%d", q), q, false)
 				}
 				started := map[string]*packetgen.Publish{}
-				for q := packetgen.QoS(1); q <= g; q++ {
-					p := sub.ReceiveNoAck()
+				for _, p := range pqNewInbox(sub).burst(int(g)) {
 					started[string(p.Payload)] = p
 				}
 				sub.Unsubscribe(t)
 				sub.Close()
 				again := w.Connect("sub", Persistent)
+				in := pqNewInbox(again)
 				resent := map[string]int{}
-				for _, p := range collect(again) {
-					pp, ok := p.(*packetgen.Publish)
-					if !ok {
-						w.Failf("expected the unacknowledged PUBLISH packets again; got %s", packetgen.Format(p))
+				in.each(func(p *packetgen.Publish) {
+					first := started[string(p.Payload)]
+					switch {
+					case first == nil && published[string(p.Payload)] && resent[string(p.Payload)] == 0:
+						// Held back, never started: the broker may still deliver it.
+					case first == nil || p.PacketID != first.PacketID || p.QoS != first.QoS || !p.Dup:
+						w.Failf("expected only the unacknowledged PUBLISH packets again, same identifiers, DUP 1; got %s", packetgen.Format(p))
 					}
-					first := started[string(pp.Payload)]
-					if first == nil || pp.PacketID != first.PacketID || pp.QoS != first.QoS || !pp.Dup {
-						w.Failf("expected only the unacknowledged PUBLISH packets again, same identifiers, DUP 1; got %s", packetgen.Format(pp))
-					}
-					resent[string(pp.Payload)]++
-				}
+					resent[string(p.Payload)]++
+					in.ack(p)
+				})
 				for payload, p := range started {
 					w.Expectf(resent[payload] == 1, fmt.Sprintf("the delivery of %s completed: resent once on reconnection", packetgen.Format(p)),
 						"%d copies", resent[payload])

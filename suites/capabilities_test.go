@@ -36,6 +36,12 @@ var brokerProfiles = []struct {
 			"[MQTT-4.12.1-2]", "[MQTT-3.15.2-2 MQTT-3.15.2-3]", "[MQTT-3.2.2-7] redirects"}, nil},
 	{"scram-sha-512", []string{"-broker-auth", "SCRAM-SHA-512", "-ginkgo.label-filter", "auth"},
 		[]string{"[MQTT-4.12.0-2 MQTT-4.12.0-5 MQTT-3.15.2-1]", "[MQTT-4.12.1-2]"}, nil},
+	// One QoS 1 or 2 message in flight at a time, as ejabberd sends
+	// (§4.9): the specs that leave deliveries unacknowledged take what
+	// comes, and both versions pass.
+	{"send quota 1", []string{"-broker-lacks", "send-quota-1", "-protocol", "all", "-ginkgo.label-filter", "qos1 || qos2 || session || ordering"},
+		[]string{"[MQTT-3.3.1-1]", "[MQTT-4.4.0-1] sends unacknowledged", "[MQTT-4.4.0-1 MQTT-4.3.2-3 MQTT-4.3.3-3]", "[MQTT-3.10.4-3]",
+			"[MQTT-4.3.2-1] sends", "[MQTT-4.3.2-1 MQTT-4.3.2-2]", "[MQTT-4.3.3-1] sends", "[MQTT-4.3.3-1 MQTT-4.3.3-2 MQTT-4.3.3-4]"}, nil},
 	// A broker that closes without saying why breaks only SHOULDs:
 	// warnings, never failures.
 	{"bare closes", []string{"-fault", "bare-closes", "-broker-auth", "SCRAM-SHA-256", "-ginkgo.label-filter", "disconnect || malformed || auth"},

@@ -3,6 +3,7 @@ package suites
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -159,7 +160,9 @@ func answerFlow(c *Client, p packetgen.Packet) bool {
 // drainPublishes waits one Quiet period, then takes the PUBLISH packets
 // each client has received by then, acknowledging them. It is ReceiveAll
 // for several subscribers at the cost of a single Quiet wait, for specs
-// whose publisher has had every message acknowledged already.
+// whose publisher has had every message acknowledged already. A client
+// that acknowledged something waits one Quiet period more: the broker
+// may have held messages, QoS 0 ones too, until then (§4.9).
 func drainPublishes(w *World, clients ...*Client) [][]*packetgen.Publish {
 	out, errs := drainPublishesErr(w, clients...)
 	for i, err := range errs {
@@ -178,14 +181,30 @@ func drainPublishesErr(w *World, clients ...*Client) ([][]*packetgen.Publish, []
 	out := make([][]*packetgen.Publish, len(clients))
 	errs := make([]error, len(clients))
 	for i, c := range clients {
+		acked := false // since the last wait of a Quiet period
 		for errs[i] == nil {
-			p, err := c.Recv(time.Millisecond)
+			wait := time.Millisecond
+			if acked {
+				wait = w.cfg.Quiet
+			}
+			p, err := c.Recv(wait)
+			if errors.Is(err, wire.ErrTimeout) && acked {
+				acked = false
+				continue
+			}
 			if errors.Is(err, wire.ErrTimeout) {
 				break
 			}
 			if err != nil {
 				errs[i] = errors.New(describeErr(err))
 				break
+			}
+			// PUBACK and PUBCOMP free a place in flight; so may PUBREC.
+			switch p := p.(type) {
+			case *packetgen.Publish:
+				acked = acked || p.QoS > 0
+			case *packetgen.Pubrel:
+				acked = true
 			}
 			if answerFlow(c, p) {
 				continue
@@ -207,7 +226,12 @@ func drainPublishesErr(w *World, clients ...*Client) ([][]*packetgen.Publish, []
 // messages (at QoS 0 nothing else tells when routing is done).
 // drainPublishesErr then catches extra copies.
 func collectPublishes(w *World, want []int, clients ...*Client) ([][]*packetgen.Publish, []error) {
-	deadline := time.Now().Add(w.cfg.Timeout)
+	return collectPublishesWithin(w, w.cfg.Timeout, want, clients...)
+}
+
+// collectPublishesWithin is collectPublishes waiting up to wait in all.
+func collectPublishesWithin(w *World, wait time.Duration, want []int, clients ...*Client) ([][]*packetgen.Publish, []error) {
+	deadline := time.Now().Add(wait)
 	out := make([][]*packetgen.Publish, len(clients))
 	errs := make([]error, len(clients))
 	for i, c := range clients {
@@ -263,6 +287,28 @@ type matchCase struct {
 // not publish, outside its private prefix, are other clients' traffic
 // reaching a wide filter and are ignored.
 func checkMatching(w *World, topics []string, cases []matchCase) {
+	checkMatchingWithin(w, w.cfg.Timeout, topics, cases)
+}
+
+// slowRouting is how many answer timeouts checkMatchingSlow waits for
+// deliveries. mochi-mqtt v2.7.9 routed a topic of 32,000 levels in 8.5 s
+// on an idle machine (it finds each level by scanning the name from its
+// start again), correctly: the specification sets no time.
+const slowRouting = 6
+
+// checkMatchingSlow is checkMatching for topics a broker may take long
+// to route: it waits slowRouting timeouts for the deliveries, and if
+// none reached any subscriber by then the spec is inconclusive, since at
+// QoS 0 a message still being routed and one dropped look alike. A
+// delivery to some subscribers and not others still fails.
+func checkMatchingSlow(w *World, topics []string, cases []matchCase) {
+	checkMatchingWithin(w, slowRouting*w.cfg.Timeout, topics, cases)
+}
+
+// checkMatchingWithin is checkMatching waiting up to wait for the
+// deliveries; past the answer timeout, a run where none came is
+// inconclusive.
+func checkMatchingWithin(w *World, wait time.Duration, topics []string, cases []matchCase) {
 	subs := make([]*Client, len(cases))
 	for i, mc := range cases {
 		subs[i] = w.Connect(fmt.Sprintf("s%d", i))
@@ -276,8 +322,14 @@ func checkMatching(w *World, topics []string, cases []matchCase) {
 	for i, mc := range cases {
 		want[i] = len(mc.matches)
 	}
-	got, errs := collectPublishes(w, want, subs...)
+	got, errs := collectPublishesWithin(w, wait, want, subs...)
 	more, moreErrs := drainPublishesErr(w, subs...)
+	if wait > w.cfg.Timeout && !slices.ContainsFunc(got, func(ps []*packetgen.Publish) bool { return len(ps) > 0 }) &&
+		!slices.ContainsFunc(more, func(ps []*packetgen.Publish) bool { return len(ps) > 0 }) &&
+		!slices.ContainsFunc(errs, func(err error) bool { return err != nil }) {
+		w.inconclusive("no subscriber got any of the %d messages within %s: still being routed, or dropped (at QoS 0 they look alike)",
+			len(topics), wait)
+	}
 	for i := range got {
 		got[i] = append(got[i], more[i]...)
 		if errs[i] == nil {

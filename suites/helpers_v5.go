@@ -331,7 +331,10 @@ func codeList(codes []packetgen.ReasonCode) string {
 		return "a reason code of 0x80 or more"
 	}
 	var parts []string
-	for _, rc := range codes {
+	for i, rc := range codes {
+		if slices.Contains(codes[:i], rc) {
+			continue // several rules allowing the same code name it once
+		}
 		parts = append(parts, fmt.Sprintf("0x%02X (%s)", byte(rc), rc))
 	}
 	return strings.Join(parts, " or ")

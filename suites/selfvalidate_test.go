@@ -59,6 +59,10 @@ var faultCatches = []struct {
 	{"resume-as-clean", "session", []string{"MQTT-3.1.2-5", "MQTT-3.2.2-3", "MQTT-3.1.2-23"}, "5", nil},
 	{"live-retain-flag", "retain", []string{"MQTT-3.3.1-12"}, "5", nil},
 	{"no-dup-on-resend", "session", []string{"MQTT-3.3.1-1", "MQTT-4.4.0-1"}, "5", nil},
+	// With one message in flight at a time (ejabberd's way) too.
+	{"no-dup-on-resend", "session", []string{"MQTT-3.3.1-1"}, "", []string{"-broker-lacks", "send-quota-1"}},
+	{"no-dup-on-resend", "session", []string{"MQTT-3.3.1-1"}, "5", []string{"-broker-lacks", "send-quota-1"}},
+	{"downgrade-to-qos0", "qos1 || qos2", []string{"MQTT-4.3.2-1", "MQTT-4.3.3-1"}, "", []string{"-broker-lacks", "send-quota-1"}},
 	{"accept-second-connect", "connect", []string{"MQTT-3.1.0-2", "MQTT-3.2.0-2"}, "5", nil},
 	{"downgrade-to-qos0", "qos1 || qos2", []string{"MQTT-3.8.4-8", "MQTT-4.3.2-2", "MQTT-4.3.3-2"}, "5", nil},
 	// A broker that uses topic aliases, and uses one past the client's
@@ -84,13 +88,13 @@ func TestSelfValidation(t *testing.T) {
 	dir := t.TempDir()
 	sem := make(chan struct{}, 2)
 	var wg sync.WaitGroup
-	for _, fc := range faultCatches {
+	for i, fc := range faultCatches {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out := filepath.Join(dir, fc.fault+"-"+fc.protocol+".json")
+			out := filepath.Join(dir, fmt.Sprintf("%d-%s-%s.json", i, fc.fault, fc.protocol))
 			protocol := fc.protocol
 			if protocol == "" {
 				protocol = "3.1.1"

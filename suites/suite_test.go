@@ -55,6 +55,9 @@ var brokerLacks = map[string]func(o *broker.Options){
 	"keepalive":        func(o *broker.Options) { o.ServerKeepAlive = 2 },
 	"outbound-aliases": func(o *broker.Options) { o.OutboundTopicAliases = true },
 	"payload-check":    func(o *broker.Options) { o.ValidatePayloadFormat = true },
+	// One QoS 1 or 2 message in flight per client, as ejabberd sends:
+	// §4.9 lets a server send fewer than Receive Maximum.
+	"send-quota-1": func(o *broker.Options) { o.InflightWindow = 1 },
 }
 
 func lackNames() []string {

@@ -91,6 +91,14 @@ func runFuzz(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := fuzz.Preflight(ctx, target, v, timing.Liveness); err != nil {
 		return setupError(stderr, "%v", err)
 	}
+	// What TLS the broker negotiates goes into the results.
+	var negotiated *reports.ConformanceTLS
+	if d, err := transport.NewDialer(*brokerURL, dialOpts); err == nil && d.URL().Secure() {
+		if negotiated, err = probeBroker(ctx, d, v, "", ""); err != nil {
+			return setupError(stderr, "%v", err)
+		}
+		fmt.Fprintf(stderr, "mqttbench fuzz: TLS %s\n", negotiated)
+	}
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano())
 	}
@@ -120,6 +128,7 @@ func runFuzz(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return setupError(stderr, "%v", err)
 	}
+	res.TLS = negotiated
 	status := exitOK
 	jsonPath := filepath.Join(*out, "fuzz.json")
 	if err := res.WriteJSON(jsonPath); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/mqttbench/mqttbench/fuzz"
 	"github.com/mqttbench/mqttbench/packetgen"
 	"github.com/mqttbench/mqttbench/reports"
+	"github.com/mqttbench/mqttbench/transport"
 )
 
 func runCLI(ctx context.Context, args ...string) (int, string, string) {
@@ -251,5 +252,32 @@ func TestFuzzConformURLPasswordMasked(t *testing.T) {
 				t.Errorf("%s --broker %s: exit %d, stderr %q", cmd, url, code, stderr)
 			}
 		}
+	}
+}
+
+// A fuzz run over TLS says what the handshake negotiated: in fuzz.json,
+// in the terminal table and in the comparison rows of its report.
+func TestFuzzOverTLSRecordsNegotiation(t *testing.T) {
+	p := newTestPKI(t)
+	url := serveBroker(t, "tls://127.0.0.1:0", transport.ListenOptions{Cert: p.serverCert, Key: p.serverKey})
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(context.Background(), "fuzz", "--broker", url, "--cacert", p.ca,
+		"--cases", "30", "--seed", "7", "--out", out)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	res, err := reports.ReadFuzz(filepath.Join(out, "fuzz.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.TLS == nil || res.TLS.Version != "TLS 1.3" || !strings.HasPrefix(res.TLS.Cipher, "TLS_") {
+		t.Fatalf("fuzz.json tls %+v", res.TLS)
+	}
+	if !strings.Contains(stdout, "TLS: "+res.TLS.String()) {
+		t.Errorf("the terminal output lacks the TLS line:\n%s", stdout)
+	}
+	rows := reports.FuzzRows([]reports.Entry{{Name: "tls", Fuzz: res}})
+	if last := rows[len(rows)-1]; last[0] != "tls" || last[1] != res.TLS.String() {
+		t.Errorf("comparison rows end with %v, want the TLS row", last)
 	}
 }

@@ -33,6 +33,7 @@ type faultFlags struct {
 	restart   *string
 	brokerCmd *string
 	toxiproxy *string
+	probes    *bool
 }
 
 func addFaultFlags(fs *flag.FlagSet) *faultFlags {
@@ -43,6 +44,7 @@ func addFaultFlags(fs *flag.FlagSet) *faultFlags {
 	f.restart = fs.String("restart", "", "with --broker-pid: shell command that starts the broker again after a kill or restart, in the foreground (it runs as our child; its output goes to the results directory's "+brokerLog+")")
 	f.brokerCmd = fs.String("broker-cmd", "", "shell command that runs the broker in the foreground: started before the run, restarted the same way after a kill, stopped at the end")
 	f.toxiproxy = fs.String("toxiproxy", "", "make the fault proxies on this toxiproxy server (its API URL, e.g. http://127.0.0.1:8474) instead of in this process")
+	f.probes = fs.Bool("survival-probes", true, "around each kill, restart and pause, check on connections of the run's own that acknowledged retained messages and a pending 5.0 will (under the topic mqttbench-probe/) survive it")
 	return f
 }
 
@@ -208,6 +210,13 @@ func startFaults(ctx context.Context, fs *flag.FlagSet, ff *faultFlags, ls loadS
 		}
 	}
 	fr.sched = faults.NewScheduler(specs, fr.proxies, fr.broker)
+	if process && *ff.probes {
+		p, err := newSurvivalProbe(ls)
+		if err != nil {
+			return nil, err
+		}
+		fr.sched.Probe = p.arm
+	}
 	ok = true
 	return fr, nil
 }
@@ -334,6 +343,19 @@ func (fr *faultRun) record(sum *reports.Load, v *loadgen.VerifyState) {
 	}
 	if v != nil {
 		loadgen.AnalyzeHistory(sum, v)
+	}
+	// The probes judge without the history checker too (no --verify).
+	if !sum.Interrupted {
+		for _, f := range fr.records {
+			if f.Survival == nil {
+				continue
+			}
+			for _, s := range f.Survival.Violations {
+				if !contains(sum.Violations, s) {
+					sum.Violations = append(sum.Violations, s)
+				}
+			}
+		}
 	}
 }
 

@@ -56,7 +56,10 @@ func (m *metricsServer) update(l *loadgen.Live) { m.exp.Update(0, l) }
 func (m *metricsServer) stop(ctx context.Context, stderr io.Writer) {
 	if m.linger > 0 && ctx.Err() == nil {
 		fmt.Fprintf(stderr, "metrics: serving the final values at %s for %s more\n", m.url(), m.linger)
-		sleepCtx(ctx, m.linger)
+		select { // cut short by an interrupt
+		case <-time.After(m.linger):
+		case <-ctx.Done():
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -64,18 +67,6 @@ func (m *metricsServer) stop(ctx context.Context, stderr io.Writer) {
 		m.srv.Close() // a scrape still running after 2s
 	}
 	<-m.done
-}
-
-// sleepCtx sleeps for d unless ctx ends first (then false).
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // metricsTarget names the brokers for a label: URLs without user

@@ -158,21 +158,6 @@ func probeBroker(ctx context.Context, d *transport.Dialer, v packetgen.Version, 
 	return negotiatedTLS(nc, d.URL()), nil
 }
 
-// tlsNote dials once and names the TLS version and cipher suite the
-// broker negotiates ("" when the URL is not TLS), so that a broker not
-// there, a failing handshake or a refused upgrade is one clear line
-// before any work starts.
-func tlsNote(ctx context.Context, d *transport.Dialer) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	nc, err := d.DialContext(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer nc.Close()
-	return tlsDescription(nc, d.URL()), nil
-}
-
 // tlsDescription is "TLS 1.3, TLS_AES_128_GCM_SHA256[, ALPN mqtt]", or ""
 // for a connection without TLS.
 func tlsDescription(nc net.Conn, u *transport.URL) string {
