@@ -206,18 +206,24 @@ func drainPublishesErr(w *World, clients ...*Client) ([][]*packetgen.Publish, []
 			case *packetgen.Pubrel:
 				acked = true
 			}
-			if answerFlow(c, p) {
-				continue
-			}
-			pub, ok := p.(*packetgen.Publish)
-			if !ok {
-				errs[i] = fmt.Errorf("%s (only PUBLISH packets expected)", packetgen.Format(p))
-				break
-			}
-			out[i] = append(out[i], pub)
+			out[i], errs[i] = takePublish(c, p, out[i])
 		}
 	}
 	return out, errs
+}
+
+// takePublish is one packet of a loop collecting PUBLISH packets: flow
+// packets are answered, a PUBLISH is appended to got, anything else is the
+// client's error.
+func takePublish(c *Client, p packetgen.Packet, got []*packetgen.Publish) ([]*packetgen.Publish, error) {
+	if answerFlow(c, p) {
+		return got, nil
+	}
+	pub, ok := p.(*packetgen.Publish)
+	if !ok {
+		return got, fmt.Errorf("%s (only PUBLISH packets expected)", packetgen.Format(p))
+	}
+	return append(got, pub), nil
 }
 
 // collectPublishes reads PUBLISH packets from each client until it has
@@ -248,15 +254,9 @@ func collectPublishesWithin(w *World, wait time.Duration, want []int, clients ..
 				errs[i] = errors.New(describeErr(err))
 				break
 			}
-			if answerFlow(c, p) {
-				continue
-			}
-			pub, ok := p.(*packetgen.Publish)
-			if !ok {
-				errs[i] = fmt.Errorf("%s (only PUBLISH packets expected)", packetgen.Format(p))
+			if out[i], errs[i] = takePublish(c, p, out[i]); errs[i] != nil {
 				break
 			}
-			out[i] = append(out[i], pub)
 		}
 	}
 	return out, errs
