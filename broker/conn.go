@@ -372,6 +372,10 @@ func (c *conn) encode(buf []byte, batch []packetgen.Packet) []byte {
 		if pub, ok := p.(*packetgen.Publish); ok && c.aliasMax > 0 && c.srv.opts.OutboundTopicAliases {
 			c.alias(pub)
 		}
+		if ack, ok := p.(*packetgen.Puback); ok && c.v5 && c.srv.opts.Faults.AckGrantedQoS && ack.ReasonCode == packetgen.Success {
+			buf = packetgen.AppendUnchecked(buf, &packetgen.Puback{PacketID: ack.PacketID, ReasonCode: 0x01}, packetgen.V5)
+			continue
+		}
 		buf, err = c.enc.Append(buf, p)
 		if err != nil {
 			buf = buf[:n]

@@ -361,7 +361,7 @@ func (s *Server) restore(st *store.State) {
 			d.share = g
 		}
 		if r.PacketID != 0 {
-			sess.inflight = append(sess.inflight, &outbound{delivery: d, id: r.PacketID, released: r.Released})
+			sess.addInflight(&outbound{delivery: d, id: r.PacketID, released: r.Released})
 		} else {
 			sess.queued = append(sess.queued, d)
 		}

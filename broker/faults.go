@@ -39,6 +39,7 @@ type Faults struct {
 	SessionsNeverExpire  bool // keep offline sessions whatever their Session Expiry Interval
 	AliasBeyondMaximum   bool // give topics aliases past the client's Topic Alias Maximum
 	BareCloses           bool // close 5.0 connections without the DISCONNECT that says why (a SHOULD)
+	AckGrantedQoS        bool // acknowledge a 5.0 QoS 1 PUBLISH with PUBACK 0x01, the granted-QoS code (mochi-mqtt 2.7.9's way)
 
 	// PanicTopic, when set, makes the reader panic on a PUBLISH to this
 	// topic name. It is for the broker's own tests, which prove that a
@@ -76,6 +77,7 @@ var faultNames = map[string]func(*Faults){
 	"sessions-never-expire":  func(f *Faults) { f.SessionsNeverExpire = true },
 	"alias-beyond-maximum":   func(f *Faults) { f.AliasBeyondMaximum = true },
 	"bare-closes":            func(f *Faults) { f.BareCloses = true },
+	"ack-granted-qos":        func(f *Faults) { f.AckGrantedQoS = true },
 }
 
 // FaultNames lists the faults by name.

@@ -32,7 +32,11 @@ type session struct {
 	// Outgoing QoS 1 and 2, in the order they were sent (MQTT-4.6.0-2 and
 	// -3: acknowledgements and resends follow that order).
 	inflight []*outbound
-	nextID   uint16
+	// inflightIDs holds the identifiers in inflight, so that allocating
+	// one and finding an acknowledged one cost the same whatever the
+	// window; made on first use.
+	inflightIDs map[uint16]struct{}
+	nextID      uint16
 	// queued waits for room in the in-flight window, or for the client.
 	queued  []delivery
 	dropped uint64
@@ -137,7 +141,7 @@ func (s *session) sendNow(d delivery, now time.Time) {
 		s.unstoreLocked(d.seq)
 		return
 	}
-	s.inflight = append(s.inflight, o)
+	s.addInflight(o)
 	s.storeSentLocked(o)
 	c.sendOut(p)
 }
@@ -149,14 +153,38 @@ func (s *session) allocID() uint16 {
 		if s.nextID == 0 {
 			s.nextID = 1
 		}
-		if s.findInflight(s.nextID) < 0 {
+		if _, used := s.inflightIDs[s.nextID]; !used {
 			return s.nextID
 		}
 	}
 }
 
+// addInflight appends o to the window.
+func (s *session) addInflight(o *outbound) {
+	if s.inflightIDs == nil {
+		s.inflightIDs = map[uint16]struct{}{}
+	}
+	s.inflightIDs[o.id] = struct{}{}
+	s.inflight = append(s.inflight, o)
+}
+
+// removeInflight takes entry i out of the window, keeping the order.
+func (s *session) removeInflight(i int) {
+	delete(s.inflightIDs, s.inflight[i].id)
+	if i == 0 { // acknowledgements mostly come in order: no copying
+		s.inflight[0] = nil
+		s.inflight = s.inflight[1:]
+		return
+	}
+	s.inflight = slices.Delete(s.inflight, i, i+1)
+}
+
+// findInflight is the index of identifier id in the window, or -1.
 func (s *session) findInflight(id uint16) int {
-	for i, o := range s.inflight {
+	if _, ok := s.inflightIDs[id]; !ok {
+		return -1
+	}
+	for i, o := range s.inflight { // mostly the first: acknowledged in order
 		if o.id == id {
 			return i
 		}
@@ -210,7 +238,7 @@ func (s *session) acked(id uint16, qos packetgen.QoS) {
 		return // unknown or out of step: nothing to release
 	}
 	s.unstoreLocked(s.inflight[i].seq)
-	s.inflight = slices.Delete(s.inflight, i, i+1)
+	s.removeInflight(i)
 	s.pump()
 }
 
@@ -226,7 +254,7 @@ func (s *session) received(id uint16, code packetgen.ReasonCode) {
 	if code.IsError() {
 		if i >= 0 && s.inflight[i].qos == 2 && !s.inflight[i].released {
 			s.unstoreLocked(s.inflight[i].seq)
-			s.inflight = slices.Delete(s.inflight, i, i+1)
+			s.removeInflight(i)
 			s.pump()
 		}
 		return
@@ -268,6 +296,6 @@ func (s *session) orphans() []delivery {
 			out = append(out, d)
 		}
 	}
-	s.inflight, s.queued = nil, nil
+	s.inflight, s.inflightIDs, s.queued = nil, nil, nil
 	return out
 }

@@ -184,6 +184,8 @@ type attack struct {
 
 	filler  []byte // the payload after the header
 	reasons reasonCounts
+	// tolerate counts the breaches of Scenario.Tolerate (tolerate.go).
+	tolerate *tolerated
 	// sessions is what became of sessions on reconnection, for the
 	// history (history_sessions.go).
 	sessions sessionLog
@@ -298,8 +300,9 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Results, error) {
 	}
 	a := &attack{
 		sc: sc, opts: opts, stop: make(chan struct{}), v5: sc.V5(), props: sc.publishProperties(),
-		enc: packetgen.Encoder{Version: sc.version(), Side: packetgen.FromClient},
-		dec: packetgen.Decoder{Version: sc.version(), Side: packetgen.FromServer},
+		enc:      packetgen.Encoder{Version: sc.version(), Side: packetgen.FromClient},
+		dec:      packetgen.Decoder{Version: sc.version(), Side: packetgen.FromServer},
+		tolerate: newTolerated(sc.Tolerate),
 	}
 	a.serverKA.Store(-1)
 	a.filler = make([]byte, sc.Payload)
@@ -416,11 +419,11 @@ func Run(ctx context.Context, sc Scenario, opts Options) (*Results, error) {
 	}
 	if !ph.interrupted {
 		a.churn.beforePublish(ctx)
-		a.watch = startSelfWatch()
+		a.watch = startSelfWatch(a.clients)
 		a.churn.start(ctx, time.Now())
 		ph.interrupted = !a.publishPhase(ctx, ph)
 		a.churn.stop()
-		a.watch.end()
+		a.watch.end(a.clients)
 	}
 	if !ph.interrupted {
 		ph.interrupted = !a.drainPhase(ctx)
@@ -938,10 +941,11 @@ func (a *attack) summarize(target string, started time.Time, series []reports.Lo
 			Protocol: sc.version().String(), SessionExpiry: sc.SessionExpiry, MessageExpiry: sc.MessageExpiry,
 			UserProperties: sc.UserProperties, UserPropertySize: sc.UserPropertySize, ContentType: sc.ContentType,
 			PayloadFormat: sc.PayloadFormat, TopicAlias: sc.TopicAlias, SubscriptionID: sc.SubscriptionID,
-			SharedGroups: sc.SharedGroups, Responders: sc.Responders,
+			SharedGroups: sc.SharedGroups, Responders: sc.Responders, Tolerate: sc.Tolerate,
 		},
 		Errors: map[string]uint64{}, ErrorSample: map[string]string{},
 		ReasonCodes: a.reasons.summary(sc.version()),
+		Tolerated:   a.tolerate.summary(),
 	}
 	if a.v5 {
 		l.Connack = a.limits.summary(sc.Inflight)

@@ -90,12 +90,17 @@ type backlogSub struct {
 	mu sync.Mutex
 	// away: taken offline and not yet back (its CONNACK).
 	away bool
-	// seqWent is each matching publisher's next sequence number when the
-	// subscriber went: what was sent from then on was due while away.
+	// seqWent is, for each matching publisher, the first sequence number
+	// the subscriber had not received when it went: what the broker had
+	// to hold for it from then on (sent while it was away, or still on
+	// the way to it when it went) was due while away.
 	seqWent map[uint32]uint64
-	due     uint64 // messages published to it between going and its CONNACK
-	backAt  int64  // its CONNACK on return, attack ns; 0: not back
-	backNs  int64  // the same, Unix ns
+	// next is the sequence number after the highest received from each
+	// publisher, kept by saw.
+	next   map[uint32]uint64
+	due    uint64 // messages it had not received when it went, up to its CONNACK
+	backAt int64  // its CONNACK on return, attack ns; 0: not back
+	backNs int64  // the same, Unix ns
 	// delivered counts messages published before backAt received after
 	// it, by the QoS they came at; lastAt is when the last came.
 	delivered [3]uint64
@@ -144,6 +149,18 @@ func (b *backlogRun) run(ctx context.Context, pubStart time.Time) {
 			c.failLocked(errChurned)
 		}
 		c.mu.Unlock()
+	}
+	// Messages on their way to a subscriber when it went were not yet
+	// received: the broker holds them too (in its queue, against its
+	// limit), so they count as due from the first one not received.
+	for _, bs := range b.subs {
+		bs.mu.Lock()
+		for p, seq := range bs.seqWent {
+			if n, ok := bs.next[p]; ok && n < seq {
+				bs.seqWent[p] = n
+			}
+		}
+		bs.mu.Unlock()
 	}
 	sleepCtx(ctx, time.Duration(hold-a.now()))
 	b.back = a.now()
@@ -202,6 +219,10 @@ func (bs *backlogSub) saw(hd Header, qos packetgen.QoS, now int64) {
 		bs.delivered[qos]++
 		bs.lastAt = now
 	}
+	if bs.next == nil {
+		bs.next = map[uint32]uint64{}
+	}
+	bs.next[hd.Publisher] = max(bs.next[hd.Publisher], hd.Seq+1)
 	bs.mu.Unlock()
 }
 

@@ -342,6 +342,10 @@ func (ch *churnRun) summary(l *reports.Load, pubSec float64) {
 		l.Violations = append(l.Violations, fmt.Sprintf("[MQTT-3.1.2-8] %d of %d wills never published after their connections closed without DISCONNECT",
 			w.Expected-w.Received, w.Expected))
 	}
+	if r := out.Retained; r != nil && r.DroppedQueueLimit > 0 {
+		l.Notes = append(l.Notes, fmt.Sprintf("%s not fetched by subscribers that got the broker's queue limit (%d per session) or more: not violations",
+			plural(r.DroppedQueueLimit, "retained message"), r.QueueLimit))
+	}
 	if r := out.Retained; r != nil && r.Missing > 0 {
 		if r.RetainAvailable {
 			l.Violations = append(l.Violations, fmt.Sprintf("[%s] %d retained messages not sent to new subscribers (%d of %d subscribers got all %d topics)",

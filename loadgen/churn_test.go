@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -204,6 +205,36 @@ func TestChurnRetainedFleet(t *testing.T) {
 			v := strings.Join(l.Violations, "\n")
 			if tc.violation == "" && v != "" || !strings.Contains(v, tc.violation) {
 				t.Errorf("violations %q, want %q", v, tc.violation)
+			}
+		})
+	}
+}
+
+// A broker that keeps 50 messages queued per session beyond its 64 in
+// flight hands a new subscriber 114 of 200 retained messages: within the
+// queue limit the run was told of, a note; without it, a violation.
+func TestChurnRetainedFleetQueueLimit(t *testing.T) {
+	for _, limit := range []int{50, 0} {
+		t.Run(fmt.Sprint("limit ", limit), func(t *testing.T) {
+			sc := churnScenario(1, 1, 300*time.Millisecond)
+			sc.ConnectTimeout = time.Second
+			sc.Churn.Retained = RetainedFleet{Topics: 200, Subscribers: 2}
+			sc.Churn.BrokerQueueLimit = limit
+			l := run(t, sc, Options{Broker: broker.Options{MaxQueued: 50, InflightWindow: 64}})
+			r := l.Churn.Retained
+			if r == nil || r.Complete != 0 || r.Missing+r.DroppedQueueLimit != 2*(200-114) {
+				t.Fatalf("retained %+v: want 114 of 200 to each subscriber", r)
+			}
+			v := strings.Join(l.Violations, "\n")
+			if limit == 0 {
+				if r.Missing != 2*86 || !strings.Contains(v, "[MQTT-3.3.1-6] 172 retained messages not sent") {
+					t.Errorf("retained %+v, violations %q", r, v)
+				}
+				return
+			}
+			if r.DroppedQueueLimit != 2*86 || r.QueueLimit != 50 || v != "" ||
+				!strings.Contains(strings.Join(l.Notes, "\n"), "172 retained messages not fetched by subscribers that got the broker's queue limit (50 per session)") {
+				t.Errorf("retained %+v, violations %q, notes %q", r, v, l.Notes)
 			}
 		})
 	}

@@ -12,9 +12,10 @@ import (
 
 // FindMax searches for the highest offered rate a broker sustains cleanly
 // (the knee): from Start it multiplies the rate by Factor while runs are
-// clean, then bisects between the last clean and the first unclean rate
-// until they are within Precision of each other or MaxSteps runs were made.
-// It assumes that what is clean at a rate is clean below it.
+// clean (or divides it while they are not, when Start was already too
+// much), then bisects between the highest clean and the lowest unclean
+// rate until they are within Precision of each other or MaxSteps runs were
+// made. It assumes that what is clean at a rate is clean below it.
 type FindMax struct {
 	Start     float64 // messages/s of the first step
 	Factor    float64 // > 1; 0 means 2
@@ -65,8 +66,13 @@ type StepVerdict struct {
 	// GeneratorOnly: unclean only because the generator saturated (and
 	// what followed from it): the broker was not shown to fail.
 	GeneratorOnly bool
-	Interrupted   bool
-	Why           []string
+	// Broken: unclean for what no lower rate cures (protocol errors,
+	// refused connections, messages downgraded, reordered or, at QoS 2,
+	// duplicated), so the search does not step down. Loss is not: an
+	// overloaded broker may drop what it cannot queue.
+	Broken      bool
+	Interrupted bool
+	Why         []string
 }
 
 // StepFunc runs step n (from 1) at rate.
@@ -77,7 +83,7 @@ const (
 	StopPrecision   = "precision"   // clean and unclean rates within Precision
 	StopSteps       = "steps"       // MaxSteps runs made
 	StopSaturated   = "saturated"   // the generator saturated before the broker failed
-	StopFirstFailed = "first-step"  // the start rate was already unclean
+	StopFirstFailed = "none-clean"  // no rate was clean: the broker broke the protocol, or even minRate was too much
 	StopInterrupted = "interrupted" // ctx done
 )
 
@@ -93,6 +99,9 @@ type Knee struct {
 	FirstUnclean float64 // lowest unclean rate above Rate (0: none)
 	Stop         string
 }
+
+// minRate is the lowest rate the search steps down to, messages/s.
+const minRate = 1
 
 // Search runs the steps. An error from step ends it and is returned with
 // the steps so far.
@@ -124,8 +133,8 @@ func (f FindMax) Search(ctx context.Context, step StepFunc) (Knee, error) {
 			// measured: the broker sustains at least the last clean rate.
 			k.SaturatedAt, k.AtLeast, k.Stop = rate, true, StopSaturated
 		default:
-			k.FirstUnclean = rate
-			if k.Rate == 0 {
+			k.FirstUnclean = rate // the lowest unclean so far: every later step is lower
+			if k.Rate == 0 && (v.Broken || rate/f.Factor < minRate) {
 				k.Stop = StopFirstFailed
 			}
 		}
@@ -141,9 +150,12 @@ func (f FindMax) Search(ctx context.Context, step StepFunc) (Knee, error) {
 			k.AtLeast = k.FirstUnclean == 0
 			break
 		}
-		if k.FirstUnclean == 0 {
+		switch {
+		case k.FirstUnclean == 0:
 			rate *= f.Factor
-		} else {
+		case k.Rate == 0:
+			rate /= f.Factor // the start was too much: step down to a clean rate
+		default:
 			rate = midRate(k.Rate, k.FirstUnclean)
 		}
 	}
@@ -231,5 +243,9 @@ func JudgeStep(l *reports.Load) StepVerdict {
 	v.Why = append(append(v.Why, broker...), either...)
 	v.Clean = len(v.Why) == 0 && !v.Interrupted
 	v.GeneratorOnly = saturated && len(broker) == 0
+	v.Broken = l.Errors[ClassRefused.String()] > 0 || l.Errors[ClassProtocol.String()] > 0
+	for _, r := range l.Verify {
+		v.Broken = v.Broken || r.Downgraded > 0 || r.Reordered > 0 || r.QoS == 2 && r.Duplicates > 0
+	}
 	return v
 }

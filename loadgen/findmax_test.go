@@ -17,7 +17,8 @@ type fakeBroker struct {
 	capacity, saturateAt float64
 	saturateOnly         float64 // this rate alone saturates the generator
 	rates                []float64
-	cancelAt             int // cancel the search's context during this step
+	cancelAt             int  // cancel the search's context during this step
+	broken               bool // every step breaks the protocol
 	cancel               context.CancelFunc
 }
 
@@ -28,6 +29,8 @@ func (b *fakeBroker) step(ctx context.Context, n int, rate float64) (StepVerdict
 		return StepVerdict{Interrupted: true}, nil
 	}
 	switch {
+	case b.broken:
+		return StepVerdict{Broken: true, Why: []string{"protocol errors"}}, nil
 	case b.saturateAt > 0 && rate >= b.saturateAt, rate == b.saturateOnly:
 		return StepVerdict{GeneratorOnly: true, Why: []string{"generator saturated"}}, nil
 	case rate > b.capacity:
@@ -73,11 +76,25 @@ func TestFindMaxSearch(t *testing.T) {
 			want:   Knee{Rate: 4000, AtLeast: true, Stop: StopSteps},
 		},
 		{
-			name:   "the first step is unclean",
+			name:   "the start is too much: steps down, then bisects",
 			search: FindMax{Start: 1000},
-			broker: fakeBroker{capacity: 500},
+			broker: fakeBroker{capacity: 300},
+			rates:  []float64{1000, 500, 250, 375, 313, 282, 298},
+			want:   Knee{Rate: 298, FirstUnclean: 313, Stop: StopPrecision},
+		},
+		{
+			name:   "broken at the start: no stepping down",
+			search: FindMax{Start: 1000},
+			broker: fakeBroker{capacity: 1e9, broken: true},
 			rates:  []float64{1000},
 			want:   Knee{FirstUnclean: 1000, Stop: StopFirstFailed},
+		},
+		{
+			name:   "unclean down to the lowest rate",
+			search: FindMax{Start: 4},
+			broker: fakeBroker{capacity: 0.5},
+			rates:  []float64{4, 2, 1},
+			want:   Knee{FirstUnclean: 1, Stop: StopFirstFailed},
 		},
 		{
 			name:   "the generator saturates first: at least the last clean rate, never the saturated one",
@@ -215,6 +232,11 @@ func TestJudgeStep(t *testing.T) {
 			saturate(l)
 			l.Errors = map[string]uint64{"refused": 1}
 		}, false, false, "1 refused errors"},
+		{"protocol errors", func(l *reports.Load) { l.Errors = map[string]uint64{"protocol": 3} }, false, false, "3 protocol errors"},
+		{"downgraded", func(l *reports.Load) {
+			l.Verify = []reports.LoadVerification{{QoS: 1, Downgraded: 4}}
+			l.Violations = []string{"4 messages delivered below QoS 1"}
+		}, false, false, "delivered below"},
 		{"interrupted", func(l *reports.Load) { l.Interrupted = true }, false, false, ""},
 	}
 	for _, tc := range cases {
@@ -227,6 +249,9 @@ func TestJudgeStep(t *testing.T) {
 			}
 			if v.Clean != (len(v.Why) == 0 && !l.Interrupted) {
 				t.Errorf("clean %v with reasons %q", v.Clean, v.Why)
+			}
+			if broken := l.Errors["protocol"]+l.Errors["refused"] > 0 || len(l.Verify) > 0 && l.Verify[0].Downgraded > 0; v.Broken != broken {
+				t.Errorf("broken %v; want %v (no lower rate cures protocol errors or refusals)", v.Broken, broken)
 			}
 			if fmt.Sprint(v.Rate) != "1000" {
 				t.Errorf("rate %v", v.Rate)

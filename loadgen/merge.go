@@ -94,6 +94,7 @@ func Merge(parts []*Results) (*Results, error) {
 			}
 		}
 		out.ReasonCodes = MergeReasonCodes(out.ReasonCodes, s.ReasonCodes)
+		out.Tolerated = MergeTolerated(out.Tolerated, s.Tolerated)
 		out.Connack = mergeConnack(out.Connack, s.Connack)
 		out.TLS = mergeTLS(out.TLS, s.TLS)
 	}

@@ -63,6 +63,10 @@ type retainedFleet struct {
 	available bool
 	complete  int
 	missing   uint64
+	// queued: missing from subscribers that got at least the broker's
+	// queue limit (Churn.BrokerQueueLimit): the broker keeps that many
+	// messages queued per session and drops the rest, as it says.
+	queued    uint64
 	unflagged uint64 // delivered without RETAIN set (MQTT-3.3.1-8)
 	err       string
 }
@@ -192,9 +196,12 @@ func (r *retainedFleet) fetch(ctx context.Context, prefix string) {
 			mu.Lock()
 			defer mu.Unlock()
 			r.unflagged += unflagged
-			if got == r.topics {
+			switch limit := a.sc.Churn.BrokerQueueLimit; {
+			case got == r.topics:
 				r.complete++
-			} else {
+			case limit > 0 && got >= limit:
+				r.queued += uint64(r.topics - got)
+			default:
 				r.missing += uint64(r.topics - got)
 			}
 			if err != nil && r.err == "" {
@@ -249,6 +256,9 @@ func (a *attack) fetchRetained(c *wire.Conn, prefix string, n int) (got int, unf
 func (r *retainedFleet) summary() *reports.LoadRetained {
 	out := &reports.LoadRetained{Topics: r.topics, Subscribers: r.subs, Set: r.set, SetSec: r.setSec, RetainAvailable: r.available,
 		Complete: r.complete, Missing: r.missing, Unflagged: r.unflagged, Error: r.err}
+	if r.queued > 0 {
+		out.QueueLimit, out.DroppedQueueLimit = r.a.sc.Churn.BrokerQueueLimit, r.queued
+	}
 	h := r.a.rec.Total(MetricRetainedFetch)
 	if h.TotalCount() > 0 {
 		out.FetchMaxSec = float64(h.Max()) / 1e6

@@ -27,10 +27,30 @@ type SaturationLimits struct {
 	// Default 5 ms: Go's goroutines wait microseconds on an idle
 	// machine; milliseconds mean too few cores for the work (the
 	// generator's, or another process's), which delays sends and reads.
+	// It counts only when it is also at least SchedShare of the p99 the
+	// run measured (end to end, else publish to acknowledgement).
 	Sched time.Duration
+	// SchedShare: a goroutine's wait for a CPU delays a send, or the
+	// time stamp of a delivery, by that wait, so it inflates a measured
+	// latency by at most the wait. When the broker's queueing makes the
+	// measured p99 much longer than the generator's waits, the broker
+	// set the latencies: on a machine the broker shares with the
+	// generator, the broker's own CPU makes the generator's goroutines
+	// wait a few milliseconds long before the generator is the limit.
+	// Default 0.5: below it the broker's part of the measured p99 is the
+	// larger, the generator's the smaller.
+	SchedShare float64
 	// GCPause: a stop-the-world pause stops every sender and reader at
 	// once. Default 10 ms at the p99: that much latency on every stream.
+	// Like Sched, it counts only when it is also at least SchedShare of
+	// the measured p99: a pause adds its length to a latency, and a few
+	// pauses cost a rate almost nothing.
 	GCPause time.Duration
+	// ReaderBusy: the busiest connection's reader spent this share of
+	// the phase handling what it read. Default 0.9: one goroutine cannot
+	// read faster than it handles, so deliveries on that connection were
+	// bounded by the generator (one subscriber of a fan-in).
+	ReaderBusy float64
 	// SendLag: sends went out later than this at the p90. Default 10 ms:
 	// on time, a sender is late by its timer's resolution (about a
 	// millisecond) and its 200 µs batching. The p90, not the p99: a
@@ -48,8 +68,8 @@ type SaturationLimits struct {
 }
 
 // DefaultSaturationLimits are the limits a zero SaturationLimits means.
-var DefaultSaturationLimits = SaturationLimits{CPU: 0.90, Sched: 5 * time.Millisecond, GCPause: 10 * time.Millisecond,
-	SendLag: 10 * time.Millisecond, WriteShare: 0.5}
+var DefaultSaturationLimits = SaturationLimits{CPU: 0.90, Sched: 5 * time.Millisecond, SchedShare: 0.5,
+	GCPause: 10 * time.Millisecond, ReaderBusy: 0.9, SendLag: 10 * time.Millisecond, WriteShare: 0.5}
 
 func (l SaturationLimits) withDefaults() SaturationLimits {
 	d := DefaultSaturationLimits
@@ -59,8 +79,14 @@ func (l SaturationLimits) withDefaults() SaturationLimits {
 	if l.Sched == 0 {
 		l.Sched = d.Sched
 	}
+	if l.SchedShare == 0 {
+		l.SchedShare = d.SchedShare
+	}
 	if l.GCPause == 0 {
 		l.GCPause = d.GCPause
+	}
+	if l.ReaderBusy == 0 {
+		l.ReaderBusy = d.ReaderBusy
 	}
 	if l.SendLag == 0 {
 		l.SendLag = d.SendLag
@@ -71,8 +97,9 @@ func (l SaturationLimits) withDefaults() SaturationLimits {
 	return l
 }
 
-// ParseSaturationLimits reads "cpu=0.95,sched=20ms,gc=20ms,lag=50ms,write=0.5"
-// (any of them; the others keep their defaults).
+// ParseSaturationLimits reads
+// "cpu=0.95,sched=20ms,sched-share=0.5,gc=20ms,read=0.95,lag=50ms,write=0.5" (any of
+// them; the others keep their defaults).
 func ParseSaturationLimits(s string) (SaturationLimits, error) {
 	var l SaturationLimits
 	for _, term := range strings.Split(s, ",") {
@@ -82,16 +109,12 @@ func ParseSaturationLimits(s string) (SaturationLimits, error) {
 		}
 		var err error
 		switch k {
-		case "cpu", "write":
+		case "cpu", "write", "sched-share", "read":
 			var f float64
 			if f, err = strconv.ParseFloat(v, 64); err == nil && !(f > 0 && f <= 1) {
 				err = errors.New("want a share of 1 or less, above 0")
 			}
-			if k == "cpu" {
-				l.CPU = f
-			} else {
-				l.WriteShare = f
-			}
+			*map[string]*float64{"cpu": &l.CPU, "write": &l.WriteShare, "sched-share": &l.SchedShare, "read": &l.ReaderBusy}[k] = f
 		case "sched", "gc", "lag":
 			var d time.Duration
 			if d, err = time.ParseDuration(v); err == nil && d <= 0 {
@@ -99,7 +122,7 @@ func ParseSaturationLimits(s string) (SaturationLimits, error) {
 			}
 			*map[string]*time.Duration{"sched": &l.Sched, "gc": &l.GCPause, "lag": &l.SendLag}[k] = d
 		default:
-			return l, fmt.Errorf("--saturation %q: unknown limit %q; want cpu, sched, gc, lag or write", term, k)
+			return l, fmt.Errorf("--saturation %q: unknown limit %q; want cpu, sched, sched-share, gc, read, lag or write", term, k)
 		}
 		if err != nil {
 			return l, fmt.Errorf("--saturation %q: %v", term, err)
@@ -125,6 +148,11 @@ type selfWatch struct {
 	buckets [2][]float64
 	writeNs atomic.Int64
 	ended   bool
+	// busy0 is each client's read-handling time at the start; busy and
+	// busyConn the largest growth over the phase and whose it was.
+	busy0    []int64
+	busy     time.Duration
+	busyConn int
 }
 
 var watchMetrics = []string{"/sched/latencies:seconds", "/sched/pauses/total/gc:seconds"}
@@ -149,8 +177,11 @@ func readWatchMetrics() ([2][]uint64, [2][]float64) {
 }
 
 // startSelfWatch takes the first readings.
-func startSelfWatch() *selfWatch {
-	w := &selfWatch{start: time.Now()}
+func startSelfWatch(clients []*client) *selfWatch {
+	w := &selfWatch{start: time.Now(), busy0: make([]int64, len(clients))}
+	for i, c := range clients {
+		w.busy0[i] = c.readBusy.Load()
+	}
 	w.cpu0, w.cpuOK = processCPU()
 	w.hist0, _ = readWatchMetrics()
 	return w
@@ -164,12 +195,19 @@ func (w *selfWatch) wrote(d time.Duration) {
 }
 
 // end takes the second readings, when publishing stops.
-func (w *selfWatch) end() {
+func (w *selfWatch) end(clients []*client) {
 	if w == nil || w.ended {
 		return
 	}
 	w.ended = true
 	w.wall = time.Since(w.start)
+	for i, c := range clients {
+		if i < len(w.busy0) {
+			if d := time.Duration(c.readBusy.Load() - w.busy0[i]); d > w.busy {
+				w.busy, w.busyConn = d, int(c.idx)
+			}
+		}
+	}
 	if cpu, ok := processCPU(); ok && w.cpuOK {
 		w.cpu = cpu - w.cpu0
 	} else {
@@ -231,25 +269,42 @@ type genSample struct {
 	Cores      int
 	WithBroker bool
 	SchedP99   time.Duration
-	GCPauses   uint64
-	GCPauseP99 time.Duration
-	SendLagP90 time.Duration
-	SendLagP99 time.Duration
-	MissedLate uint64
-	Senders    int
-	WriteTime  time.Duration // summed over senders
+	// MeasuredP99 is the run's end-to-end p99, or its publish to
+	// acknowledgement p99 without deliveries; 0 when it measured neither.
+	MeasuredP99 time.Duration
+	GCPauses    uint64
+	GCPauseP99  time.Duration
+	SendLagP90  time.Duration
+	SendLagP99  time.Duration
+	MissedLate  uint64
+	Senders     int
+	WriteTime   time.Duration // summed over senders
+	// ReadBusy is the busiest reader's handling time, on connection
+	// ReadBusyConn.
+	ReadBusy     time.Duration
+	ReadBusyConn int
 }
 
 // sample turns the readings and the run's summary into a genSample.
 func (w *selfWatch) sample(l *reports.Load, senders int, withBroker bool) genSample {
 	s := genSample{Wall: w.wall, CPU: w.cpu, CPUOK: w.cpuOK, Cores: runtime.GOMAXPROCS(0), WithBroker: withBroker,
-		MissedLate: l.Messages.MissedLate, Senders: senders, WriteTime: time.Duration(w.writeNs.Load())}
+		MissedLate: l.Messages.MissedLate, Senders: senders, WriteTime: time.Duration(w.writeNs.Load()),
+		ReadBusy: w.busy, ReadBusyConn: w.busyConn}
 	s.SchedP99, _ = histQuantile(w.sched, w.buckets[0], 0.99)
 	s.GCPauseP99, s.GCPauses = histQuantile(w.gc, w.buckets[1], 0.99)
 	for _, m := range l.Latency {
-		if m.Metric == MetricSendLag.String() {
+		switch p99 := time.Duration(m.P99) * time.Microsecond; m.Metric {
+		case MetricSendLag.String():
 			s.SendLagP90 = time.Duration(m.P90) * time.Microsecond
-			s.SendLagP99 = time.Duration(m.P99) * time.Microsecond
+			s.SendLagP99 = p99
+		case MetricEndToEnd.String():
+			if m.Count > 0 {
+				s.MeasuredP99 = p99
+			}
+		case MetricPublishAck.String():
+			if m.Count > 0 && s.MeasuredP99 == 0 {
+				s.MeasuredP99 = p99
+			}
 		}
 	}
 	return s
@@ -266,6 +321,7 @@ func (s genSample) judge(lim SaturationLimits) *reports.LoadGenerator {
 		if s.Senders > 0 {
 			g.WriteShare = math.Round(s.WriteTime.Seconds()/(s.Wall.Seconds()*float64(s.Senders))*100) / 100
 		}
+		g.ReaderBusy, g.ReaderBusyConn = math.Round(s.ReadBusy.Seconds()/s.Wall.Seconds()*1e4)/1e4, s.ReadBusyConn
 	}
 	var why []string
 	if s.CPUOK && s.Cores > 0 && g.CPU >= lim.CPU*float64(s.Cores) {
@@ -275,11 +331,28 @@ func (s genSample) judge(lim SaturationLimits) *reports.LoadGenerator {
 		}
 		why = append(why, fmt.Sprintf("%s CPU %.2f of %d cores", who, g.CPU, s.Cores))
 	}
+	// small: a wait or pause of d that is small next to the measured p99
+	// did not set the latencies (the broker's queueing did).
+	small := func(d time.Duration) bool {
+		return s.MeasuredP99 > 0 && float64(d) < lim.SchedShare*float64(s.MeasuredP99)
+	}
+	queued := fmt.Sprintf("under %.0f%% of the measured p99 %s: the broker's queueing, not the generator, set the latencies", lim.SchedShare*100, fmtLatency(s.MeasuredP99))
 	if s.SchedP99 > lim.Sched {
-		why = append(why, "scheduler latency p99 "+fmtLatency(s.SchedP99))
+		if small(s.SchedP99) {
+			g.Notes = append(g.Notes, fmt.Sprintf("scheduler latency p99 %s, %s", fmtLatency(s.SchedP99), queued))
+		} else {
+			why = append(why, "scheduler latency p99 "+fmtLatency(s.SchedP99))
+		}
 	}
 	if s.GCPauseP99 > lim.GCPause {
-		why = append(why, fmt.Sprintf("GC pause p99 %s over %d pauses", fmtLatency(s.GCPauseP99), s.GCPauses))
+		if small(s.GCPauseP99) {
+			g.Notes = append(g.Notes, fmt.Sprintf("GC pause p99 %s over %d pauses, %s", fmtLatency(s.GCPauseP99), s.GCPauses, queued))
+		} else {
+			why = append(why, fmt.Sprintf("GC pause p99 %s over %d pauses", fmtLatency(s.GCPauseP99), s.GCPauses))
+		}
+	}
+	if g.ReaderBusy >= lim.ReaderBusy {
+		why = append(why, fmt.Sprintf("the reader of connection %d was busy %.0f%% of the time: it could not read faster", g.ReaderBusyConn, g.ReaderBusy*100))
 	}
 	if (s.SendLagP90 > lim.SendLag || s.MissedLate > 0) && g.WriteShare < lim.WriteShare {
 		lag := "send lag p90 " + fmtLatency(s.SendLagP90)
@@ -338,6 +411,9 @@ func MergeGenerators(parts []*reports.LoadGenerator) *reports.LoadGenerator {
 		out.Notes = append(out.Notes, g.Notes...)
 		out.MissedLate += g.MissedLate
 		out.WriteShare = max(out.WriteShare, g.WriteShare)
+		if g.ReaderBusy > out.ReaderBusy {
+			out.ReaderBusy, out.ReaderBusyConn = g.ReaderBusy, g.ReaderBusyConn
+		}
 		out.Workers += max(1, g.Workers)
 	}
 	if out != nil && n == 1 && out.Workers == 1 {

@@ -25,7 +25,12 @@ func TestSaturationJudge(t *testing.T) {
 		{"cpu just below", func(s *genSample) { s.CPU = 17900 * time.Millisecond }, ""},
 		{"cpu not measurable", func(s *genSample) { s.CPU, s.CPUOK = 20*time.Second, false }, ""},
 		{"scheduler", func(s *genSample) { s.SchedP99 = 12 * time.Millisecond }, "scheduler latency p99 12ms"},
+		{"scheduler, over half the measured p99", func(s *genSample) { s.SchedP99, s.MeasuredP99 = 12*time.Millisecond, 20*time.Millisecond }, "scheduler latency p99 12ms"},
+		{"scheduler, under half the measured p99", func(s *genSample) { s.SchedP99, s.MeasuredP99 = 6*time.Millisecond, 14*time.Millisecond }, ""},
 		{"gc", func(s *genSample) { s.GCPauseP99 = 15 * time.Millisecond }, "GC pause p99 15ms over 4 pauses"},
+		{"gc, small next to the broker's queueing", func(s *genSample) { s.GCPauseP99, s.MeasuredP99 = 15*time.Millisecond, 200*time.Millisecond }, ""},
+		{"one reader always busy", func(s *genSample) { s.ReadBusy, s.ReadBusyConn = 9500*time.Millisecond, 7 }, "the reader of connection 7 was busy 95% of the time"},
+		{"one reader mostly busy", func(s *genSample) { s.ReadBusy = 8 * time.Second }, ""},
 		{"send lag", func(s *genSample) { s.SendLagP90, s.SendLagP99 = 40*time.Millisecond, 50*time.Millisecond }, "send lag p90 40ms with senders in writes only 5% of the time"},
 		{"a stall in the tail only", func(s *genSample) { s.SendLagP99 = 60 * time.Millisecond }, ""},
 		{"missed late", func(s *genSample) { s.MissedLate = 3 }, "3 sends missed late"},
@@ -39,7 +44,11 @@ func TestSaturationJudge(t *testing.T) {
 			if g.Saturated != (tc.why != "") || !strings.Contains(strings.Join(g.Reasons, "; "), tc.why) {
 				t.Errorf("saturated %v, reasons %q; want %q", g.Saturated, g.Reasons, tc.why)
 			}
-			if tail := s.SendLagP99 > DefaultSaturationLimits.SendLag && !g.Saturated && s.WriteTime < 10*time.Second; tail != (len(g.Notes) == 1) {
+			queued := (s.SchedP99 > DefaultSaturationLimits.Sched || s.GCPauseP99 > DefaultSaturationLimits.GCPause) && !g.Saturated
+			if queued != (len(g.Notes) == 1 && strings.Contains(g.Notes[0], "the broker's queueing, not the generator")) {
+				t.Errorf("notes %q with scheduler latency p99 %s, measured p99 %s", g.Notes, s.SchedP99, s.MeasuredP99)
+			}
+			if tail := s.SendLagP99 > DefaultSaturationLimits.SendLag && !g.Saturated && s.WriteTime < 10*time.Second; !queued && tail != (len(g.Notes) == 1) {
 				t.Errorf("notes %q with send lag p99 %s", g.Notes, s.SendLagP99)
 			}
 		})
@@ -92,6 +101,19 @@ func TestSaturationRuns(t *testing.T) {
 			t.Fatalf("generator %+v; want measured and not saturated", g)
 		}
 	})
+	t.Run("busiest reader", func(t *testing.T) {
+		sc := quick(4, 1, 0, "bench/all")
+		sc.Rate, sc.Duration = 2000, time.Second
+		l := run(t, sc, Options{})
+		g := l.Generator
+		if g == nil || g.Saturated || g.ReaderBusy <= 0 || g.ReaderBusy >= 0.9 || g.ReaderBusyConn != 4 {
+			t.Fatalf("generator %+v; want the subscriber's reader (connection 4) measured, not saturated", g)
+		}
+		l = run(t, sc, Options{Saturation: SaturationLimits{ReaderBusy: g.ReaderBusy / 10}})
+		if g := l.Generator; !g.Saturated || !strings.Contains(strings.Join(g.Reasons, ";"), "the reader of connection 4 was busy") {
+			t.Fatalf("generator %+v; want saturated by a reader limit below what it measured", g)
+		}
+	})
 	t.Run("interrupted before publishing", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
@@ -106,8 +128,8 @@ func TestSaturationRuns(t *testing.T) {
 }
 
 func TestParseSaturationLimits(t *testing.T) {
-	l, err := ParseSaturationLimits("cpu=0.95, lag=50ms,sched=20ms,gc=1s,write=0.8")
-	want := SaturationLimits{CPU: 0.95, SendLag: 50 * time.Millisecond, Sched: 20 * time.Millisecond, GCPause: time.Second, WriteShare: 0.8}
+	l, err := ParseSaturationLimits("cpu=0.95, lag=50ms,sched=20ms,gc=1s,write=0.8,sched-share=0.5")
+	want := SaturationLimits{CPU: 0.95, SendLag: 50 * time.Millisecond, Sched: 20 * time.Millisecond, SchedShare: 0.5, GCPause: time.Second, WriteShare: 0.8}
 	if err != nil || l != want {
 		t.Fatalf("%+v, %v", l, err)
 	}

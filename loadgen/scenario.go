@@ -135,6 +135,10 @@ type Scenario struct {
 	// 5.0): that many connections after the subscribers answer every
 	// PUBLISH on its Response Topic (reqresp.go).
 	Responders int
+	// Tolerate names statements (of Tolerable) the broker may break
+	// without ending the connection: each breach is counted
+	// (tolerate.go) and the run goes on.
+	Tolerate []string
 
 	// Faults are the faults to inject during the run (the file's faults:
 	// list); the command runs them (see package faults), not Run.
@@ -234,6 +238,9 @@ func (s *Scenario) Validate() error {
 		return err
 	}
 	if err := s.validateChurn(); err != nil {
+		return err
+	}
+	if err := s.validateTolerate(); err != nil {
 		return err
 	}
 	for _, b := range s.Brokers {
@@ -406,6 +413,7 @@ type scenarioFile struct {
 	Responders       int           `yaml:"responders"` // request/response
 
 	SharedGroups []string `yaml:"shared_groups"`
+	Tolerate     []string `yaml:"tolerate"`
 
 	Faults []faults.Spec `yaml:"faults"`
 
@@ -456,7 +464,7 @@ func ParseScenario(name string, b []byte, base Scenario) (Scenario, error) {
 		SessionExpiry: base.SessionExpiry, MessageExpiry: base.MessageExpiry, UserProperties: base.UserProperties,
 		ContentType: base.ContentType, PayloadFormat: base.PayloadFormat,
 		TopicAlias: base.TopicAlias, SubscriptionID: base.SubscriptionID,
-		SharedGroups: base.SharedGroups, Responders: base.Responders,
+		SharedGroups: base.SharedGroups, Responders: base.Responders, Tolerate: base.Tolerate,
 		Phases: phasesFile{
 			Connect: connectPhase{Ramp: base.Ramp, Timeout: base.ConnectTimeout},
 			Publish: publishPhase{Duration: base.Duration, Rate: base.Rate, RatePerPublisher: base.RatePerPublisher, MaxLag: base.MaxLag},
@@ -484,7 +492,7 @@ func ParseScenario(name string, b []byte, base Scenario) (Scenario, error) {
 		s.UserPropertySize = DefaultUserPropertySize
 	}
 	s.PayloadFormat, s.TopicAlias, s.SubscriptionID = f.PayloadFormat, f.TopicAlias, f.SubscriptionID
-	s.SharedGroups, s.Responders = f.SharedGroups, f.Responders
+	s.SharedGroups, s.Responders, s.Tolerate = f.SharedGroups, f.Responders, f.Tolerate
 	if f.Protocol != "" {
 		v, err := ParseProtocol(f.Protocol)
 		if err != nil {

@@ -82,13 +82,18 @@ type LoadRetained struct {
 	Set         int     `json:"set"` // retained messages acknowledged
 	SetSec      float64 `json:"set_seconds"`
 	// RetainAvailable is false when a 5.0 broker said it has no retain.
-	RetainAvailable bool    `json:"retain_available"`
-	Complete        int     `json:"complete"` // subscribers that got every topic
-	Missing         uint64  `json:"missing"`
-	Unflagged       uint64  `json:"unflagged,omitempty"` // delivered without RETAIN set
-	FetchMaxSec     float64 `json:"fetch_max_seconds,omitempty"`
-	Statement       string  `json:"statement"`
-	Error           string  `json:"error,omitempty"`
+	RetainAvailable bool   `json:"retain_available"`
+	Complete        int    `json:"complete"` // subscribers that got every topic
+	Missing         uint64 `json:"missing"`
+	// DroppedQueueLimit were not delivered to subscribers that got at
+	// least the broker's queue limit (QueueLimit, what it keeps queued per
+	// session): the broker keeping its word, not a violation.
+	QueueLimit        int     `json:"queue_limit,omitempty"`
+	DroppedQueueLimit uint64  `json:"dropped_queue_limit,omitempty"`
+	Unflagged         uint64  `json:"unflagged,omitempty"` // delivered without RETAIN set
+	FetchMaxSec       float64 `json:"fetch_max_seconds,omitempty"`
+	Statement         string  `json:"statement"`
+	Error             string  `json:"error,omitempty"`
 }
 
 // LoadTemplate is payloads rendered from a template.
@@ -156,6 +161,9 @@ func (c *LoadChurn) Rows() [][2]string {
 	}
 	if r := c.Retained; r != nil {
 		v := fmt.Sprintf("%d topics set in %s; %d of %d subscribers got all, %d missing", r.Topics, us(int64(r.SetSec*1e6)), r.Complete, r.Subscribers, r.Missing)
+		if r.DroppedQueueLimit > 0 {
+			v += fmt.Sprintf(", %d beyond the broker's queue limit (%d)", r.DroppedQueueLimit, r.QueueLimit)
+		}
 		if r.FetchMaxSec > 0 {
 			v += ", slowest " + us(int64(r.FetchMaxSec*1e6))
 		}

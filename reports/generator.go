@@ -40,6 +40,13 @@ type LoadGenerator struct {
 	// broker: near 1, a late send waited for the broker to read, which
 	// is the broker's back-pressure, not the generator's limit.
 	WriteShare float64 `json:"write_share"`
+	// ReaderBusy is the share of the publishing phase the busiest
+	// connection's reader spent handling what it read (decoding,
+	// verifying, timing): near 1, that one goroutine could not have read
+	// faster, so a delivery rate it bounded is the generator's (a fan-in's
+	// single subscriber). ReaderBusyConn is its connection index.
+	ReaderBusy     float64 `json:"reader_busy,omitempty"`
+	ReaderBusyConn int     `json:"reader_busy_conn,omitempty"`
 	// Workers counts the generator processes merged into this one (0 or
 	// 1: a single process).
 	Workers int `json:"workers,omitempty"`
@@ -58,8 +65,8 @@ func (g *LoadGenerator) Summary() string {
 	if g.WithBroker {
 		who = " (with the in-process broker)"
 	}
-	s := fmt.Sprintf("ok: CPU %.2f of %d cores%s, scheduler latency p99 %s, GC pause p99 %s, send lag p90 %s",
-		g.CPU, g.Cores, who, us(g.SchedP99), us(g.GCPauseP99), us(g.SendLagP90))
+	s := fmt.Sprintf("ok: CPU %.2f of %d cores%s, scheduler latency p99 %s, GC pause p99 %s, send lag p90 %s, busiest reader %.0f%%",
+		g.CPU, g.Cores, who, us(g.SchedP99), us(g.GCPauseP99), us(g.SendLagP90), g.ReaderBusy*100)
 	if len(g.Notes) > 0 {
 		s += "; " + strings.Join(g.Notes, "; ")
 	}

@@ -52,6 +52,9 @@ type KneeStep struct {
 	Errors    uint64  `json:"errors"`
 	Saturated bool    `json:"generator_saturated"`
 	Clean     bool    `json:"clean"`
+	// Tolerated counts the breaches of statements the run tolerated
+	// (load --tolerate).
+	Tolerated uint64 `json:"tolerated,omitempty"`
 	// Interrupted steps are kept but not judged.
 	Interrupted bool     `json:"interrupted,omitempty"`
 	Why         []string `json:"why_unclean,omitempty"`
@@ -77,7 +80,7 @@ type KneeAnswer struct {
 	// FirstUnclean is the lowest unclean rate above Rate, and why.
 	FirstUnclean float64  `json:"first_unclean,omitempty"`
 	Why          []string `json:"why_unclean,omitempty"`
-	Stop         string   `json:"stop"` // precision, steps, saturated, first-step, interrupted
+	Stop         string   `json:"stop"` // precision, steps, saturated, none-clean, interrupted
 	Text         string   `json:"text"` // the answer in a sentence
 }
 
@@ -93,6 +96,9 @@ func NewKneeStep(n int, dir string, l *Load, clean bool, why []string) KneeStep 
 		return KneeLat{}
 	}
 	s.E2E, s.Ack = lat("e2e"), lat("publish_ack")
+	for _, t := range l.Tolerated {
+		s.Tolerated += t.Count
+	}
 	for _, v := range l.Verify {
 		s.Lost += v.Lost
 	}

@@ -39,6 +39,9 @@ type Load struct {
 	// sent, by packet and code: refused CONNACK and SUBACK (3.1.1 return
 	// codes too) and, in MQTT 5.0, acknowledgements and DISCONNECT.
 	ReasonCodes []LoadReasonCode `json:"reason_codes,omitempty"`
+	// Tolerated counts the breaches of statements the run was told to
+	// tolerate (load --tolerate): the broker broke them, the run went on.
+	Tolerated []LoadTolerated `json:"tolerated,omitempty"`
 	// Connack is what the broker's CONNACKs allowed (MQTT 5.0 runs).
 	Connack *LoadConnack `json:"connack,omitempty"`
 	// TLS is what the TLS handshakes negotiated (tls://, mqtts://, wss://).
@@ -186,9 +189,17 @@ type LoadScenario struct {
 
 	SharedGroups []string `json:"shared_groups,omitempty"`
 	Responders   int      `json:"responders,omitempty"`
+	Tolerate     []string `json:"tolerate,omitempty"`
 }
 
-// LoadReasonCode counts one reason code of one packet type.
+// LoadTolerated is a statement the broker broke that the run tolerated.
+type LoadTolerated struct {
+	Statement string `json:"statement"`
+	Count     uint64 `json:"count"`
+	Sample    string `json:"sample"` // the first breach, as the codec named it
+}
+
+// LoadReasonCode is how often the broker sent one reason code.
 type LoadReasonCode struct {
 	Packet string `json:"packet"` // PUBACK, SUBACK, DISCONNECT, ...
 	Code   int    `json:"code"`
@@ -303,8 +314,11 @@ type LoadSecond struct {
 	P99E2E      int64   `json:"p99_e2e_us"`
 }
 
-// OK reports a run without violations whose latency objectives were met.
-func (l *Load) OK() bool { return len(l.Violations) == 0 && len(l.BrokenObjectives()) == 0 }
+// OK reports a run without violations or protocol errors (the broker
+// broke the protocol) whose latency objectives were met.
+func (l *Load) OK() bool {
+	return len(l.Violations) == 0 && len(l.BrokenObjectives()) == 0 && l.Errors["protocol"] == 0
+}
 
 // WriteJSON writes l to path.
 func (l *Load) WriteJSON(path string) error { return writeJSON(path, l) }

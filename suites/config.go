@@ -115,6 +115,12 @@ type Profile struct {
 	// offline persistent sessions. Unset means either is accepted (the
 	// specification lets the server choose).
 	QoS0QueuedOffline *bool `yaml:"qos0_queued_offline" json:"qos0_queued_offline,omitempty"`
+	// QueueLimit is how many QoS 1/2 messages the broker keeps per
+	// offline session (mosquitto: max_queued_messages, 1000 by default).
+	// The conformance suites keep under it; `mqttbench load --profile`
+	// takes it as the broker's promise for offline subscribers, so a
+	// backlog dropped beyond it is not a violation. Unset: not known.
+	QueueLimit *int `yaml:"queue_limit" json:"queue_limit,omitempty"`
 	// Username and Password are sent in every CONNECT when set. The
 	// password never appears in reports.
 	Username string `yaml:"username" json:"username,omitempty"`
@@ -207,6 +213,9 @@ func LoadProfile(path string) (Profile, error) {
 	}
 	if p.MaxQoS != nil && (*p.MaxQoS < 0 || *p.MaxQoS > 2) {
 		return p, fmt.Errorf("profile %s: max_qos is %d; want 0, 1 or 2", path, *p.MaxQoS)
+	}
+	if p.QueueLimit != nil && *p.QueueLimit < 1 {
+		return p, fmt.Errorf("profile %s: queue_limit is %d; want 1 or more (leave it out when not known)", path, *p.QueueLimit)
 	}
 	if a := p.EnhancedAuth; a != nil && (a.Method != "SCRAM-SHA-256" && a.Method != "SCRAM-SHA-512" || a.Username == "") {
 		return p, fmt.Errorf("profile %s: enhanced_auth needs method SCRAM-SHA-256 or SCRAM-SHA-512 and a username", path)

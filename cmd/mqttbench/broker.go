@@ -31,7 +31,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	maxQoS := fs.Int("max-qos", 2, "highest QoS granted in SUBACK: 0, 1 or 2")
 	noRetain := fs.Bool("no-retain", false, "ignore the RETAIN flag (store no retained messages)")
 	maxPacket := fs.Int("max-packet-size", 0, "largest packet accepted, in bytes (0: the protocol maximum)")
-	inflight := fs.Int("inflight", 64, "outgoing QoS 1/2 messages awaiting acknowledgement per client")
+	inflight := fs.Int("inflight", 1024, "outgoing QoS 1/2 messages awaiting acknowledgement per client (a 5.0 client's Receive Maximum may make it smaller)")
 	maxQueued := fs.Int("max-queued", 10000, "messages queued per session beyond the in-flight window")
 	queueQoS0 := fs.Bool("queue-qos0", false, "also queue QoS 0 messages for offline persistent sessions")
 	passwords := fs.String("password-file", "", "file of user:password lines; clients must authenticate")

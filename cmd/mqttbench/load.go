@@ -67,6 +67,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&ct.CommonName, "cert-cn", "", "TLS: common name of minted certificates, {i} the connection index (default "+loadgen.DefaultCommonName+")")
 	fs.BoolVar(&ct.Resume, "tls-resume", false, "TLS: resume sessions (shared by connections without certificates of their own; with them, each reconnect resumes its own)")
 	scenario := fs.String("scenario", "", "scenario file (YAML); flags override it")
+	tolerate := fs.String("tolerate", "", "statements the broker may break without the connection being closed, comma separated: "+strings.Join(loadgen.Tolerable, ", ")+" (acknowledgement reason codes); each breach is counted and shown, the run goes on")
+	profile := fs.String("profile", "", "broker profile (YAML, as conform reads it): its queue_limit judges offline subscribers' backlogs, its username and password connect; flags and the scenario win")
 	connections := fs.Int("connections", 0, "total connections; the ones beyond publishers and subscribers stay idle (default publishers+subscribers)")
 	publishers := fs.Int("publishers", def.Publishers, "publishing connections")
 	subscribers := fs.Int("subscribers", def.Subscribers, "subscribing connections")
@@ -118,7 +120,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	var flagErr error
+	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) {
+		set[f.Name] = true
 		switch f.Name {
 		case "broker":
 			sc.Brokers = nil
@@ -176,6 +180,13 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			sc.SourceIPs = ips
 		case "seed":
 			sc.Seed = *seed
+		case "tolerate":
+			sc.Tolerate = nil
+			for _, id := range strings.Split(*tolerate, ",") {
+				if id = strings.TrimSpace(id); id != "" {
+					sc.Tolerate = append(sc.Tolerate, id)
+				}
+			}
 		default:
 			if err := v5Flags.apply(f.Name, &sc); err != nil {
 				flagErr = err
@@ -188,6 +199,11 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	})
 	if flagErr != nil {
 		return usageError(stderr, "load", loadHint, "%v", flagErr)
+	}
+	if *profile != "" {
+		if err := applyLoadProfile(*profile, &sc, set); err != nil {
+			return usageError(stderr, "load", loadHint, "%v", err)
+		}
 	}
 	if sc.Password == "" {
 		sc.Password = os.Getenv("MQTTBENCH_PASSWORD")
@@ -420,8 +436,14 @@ func printLoad(stdout io.Writer, sum *reports.Load, dir string) int {
 	for _, n := range sum.Notes {
 		fmt.Fprintf(stdout, "note: %s\n", n)
 	}
+	for _, t := range sum.Tolerated {
+		fmt.Fprintf(stdout, "TOLERATED: [%s] broken %d times, the run went on (--tolerate); first: %s\n", t.Statement, t.Count, t.Sample)
+	}
 	for _, v := range sum.Violations {
 		fmt.Fprintf(stdout, "VIOLATION: %s\n", v)
+	}
+	if n := sum.Errors["protocol"]; n > 0 {
+		fmt.Fprintf(stdout, "PROTOCOL ERROR: the broker broke the protocol %d times; first: %s\n", n, sum.ErrorSample["protocol"])
 	}
 	printGeneratorSLO(stdout, sum)
 	fmt.Fprintf(stdout, "results: %s\n", dir)

@@ -83,3 +83,58 @@ func TestLoadChurnUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// --profile: the broker's queue limit comes from the profile conform
+// reads. The reference broker keeps 50 messages per offline session: with
+// a profile saying so its drops are its promise kept (exit 0), with a
+// profile that does not know the limit they are violations (exit 1), and
+// --broker-queue-limit wins over the profile.
+func TestLoadProfileQueueLimit(t *testing.T) {
+	srv := broker.New(broker.Options{Listen: []string{"127.0.0.1:0"}, MaxQueued: 50})
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, profile string
+		extra         []string
+		code          int
+		limit         int
+	}{
+		{"profile names the limit", "name: ref\nqueue_limit: 50\n", nil, exitOK, 50},
+		{"profile without it", "name: ref\n", nil, exitFailures, 0},
+		{"flag over profile", "name: ref\nqueue_limit: 5000\n", []string{"--broker-queue-limit", "50"}, exitOK, 50},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prof := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")
+			os.WriteFile(prof, []byte(tc.profile), 0o644)
+			out := t.TempDir()
+			args := append([]string{"--broker", "tcp://" + srv.Addrs()[0].String(), "--profile", prof, "--protocol", "5",
+				"--duration", "2s", "--rate", "200", "--max-lag", "0", "--drain", "3s", "--quiet", "--out", out,
+				"--publishers", "1", "--subscribers", "1", "--qos", "1", "--clean-session=false",
+				"--offline-subscribers", "1", "--offline-at", "300ms", "--offline-for", "1s"}, tc.extra...)
+			code, stdout, stderr := loadCLI(context.Background(), args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\n%s\n%s", code, tc.code, stdout, stderr)
+			}
+			res, err := loadgen.ReadResults(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := res.Summary.Churn.Backlog
+			if b == nil || b.QueueLimit != tc.limit || b.LostByQoS[1] == 0 {
+				t.Fatalf("backlog %+v: want losses beyond 50 and limit %d", b, tc.limit)
+			}
+			if tc.code == exitOK && b.LostQueueLimit != b.LostByQoS[1] {
+				t.Errorf("backlog %+v: every loss is within the limit's excuse", b)
+			}
+		})
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("name: x\nqueue_limit: 0\n"), 0o644)
+	code, _, stderr := loadCLI(context.Background(), "--profile", bad, "--out", dir)
+	if first, _, _ := strings.Cut(stderr, "\n"); code != exitUsage || !strings.Contains(first, "queue_limit is 0") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+}

@@ -32,7 +32,7 @@ type kneeFlags struct {
 func addKneeFlags(fs *flag.FlagSet) *kneeFlags {
 	return &kneeFlags{
 		slo:        fs.String("slo", "", "latency objectives, e.g. 'e2e.p99<50ms,publish_ack.p99.9<200ms' (metrics: "+strings.Join(metricList(), ", ")+"; p50, p90, p99, p99.9, max, mean; < or <=): a run that breaks one fails (exit 1)"),
-		saturation: fs.String("saturation", "", "the generator's limits on itself, past which it calls a run generator-saturated, e.g. 'lag=50ms,sched=20ms' on a shared machine (cpu=0.9,sched=5ms,gc=10ms,lag=10ms,write=0.5 by default)"),
+		saturation: fs.String("saturation", "", "the generator's limits on itself, past which it calls a run generator-saturated, e.g. 'lag=50ms,sched=20ms' on a shared machine (cpu=0.9,sched=5ms,sched-share=0.5,gc=10ms,read=0.9,lag=10ms,write=0.5 by default; sched and gc count only when also sched-share of the measured p99)"),
 		findMax:    fs.Bool("find-max", false, "find the highest rate the broker sustains cleanly: run the scenario at rising rates (×--find-max-factor, then bisecting), each step a full verified run in DIR/step-NN-rate-R; writes knee.json and knee.html"),
 		start:      fs.Float64("find-max-start", 0, "--find-max: the first step's rate in msg/s (default the scenario's rate)"),
 		factor:     fs.Float64("find-max-factor", loadgen.DefaultFindMaxFactor, "--find-max: rate multiplier while steps are clean"),
@@ -256,7 +256,7 @@ func kneeAnswer(res loadgen.Knee, steps []reports.KneeStep) reports.KneeAnswer {
 	case res.Rate == 0 && res.SaturatedAt > 0:
 		a.Text = fmt.Sprintf("none: the generator saturated at the start rate %s msg/s%s; start lower, or spread the load with --workers or over machines (--shard)", r(res.SaturatedAt), why(res.SaturatedAt))
 	case res.Rate == 0:
-		a.Text = fmt.Sprintf("none: the broker did not sustain the start rate %s msg/s cleanly%s", r(res.FirstUnclean), why(res.FirstUnclean))
+		a.Text = fmt.Sprintf("none: the broker did not sustain %s msg/s cleanly, the lowest rate tried%s", r(res.FirstUnclean), why(res.FirstUnclean))
 	case res.SaturatedAt > 0:
 		a.Text = fmt.Sprintf("at least %s msg/s: the generator saturated at %s msg/s before the broker failed%s", r(res.Rate), r(res.SaturatedAt), why(res.SaturatedAt))
 	case res.FirstUnclean == 0:

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -83,5 +85,40 @@ func TestLoadV5UsageErrors(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want %q", code, stderr, tc.want)
 			}
 		})
+	}
+}
+
+// --tolerate: a broker answering QoS 1 with PUBACK 0x01 fails a strict run
+// (exit 1, protocol errors); tolerated, the run is clean (exit 0) and
+// says what it tolerated. A statement that cannot be tolerated is a
+// usage error.
+func TestLoadTolerate(t *testing.T) {
+	srv := broker.New(broker.Options{Listen: []string{"127.0.0.1:0"}, Faults: broker.Faults{AckGrantedQoS: true}})
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	args := []string{"--broker", "tcp://" + srv.Addrs()[0].String(), "--protocol", "5", "--qos", "1", "--publishers", "2", "--subscribers", "2",
+		"--rate", "200", "--duration", "1s", "--max-lag", "0", "--quiet"}
+	code, stdout, stderr := loadCLI(context.Background(), append(args, "--out", t.TempDir())...)
+	if code != exitFailures || !strings.Contains(stdout, "MQTT-3.4.2-1") {
+		t.Fatalf("strict: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	dir := t.TempDir()
+	code, stdout, stderr = loadCLI(context.Background(), append(args, "--out", dir, "--tolerate", "MQTT-3.4.2-1")...)
+	if code != exitOK || !strings.Contains(stdout, "TOLERATED: [MQTT-3.4.2-1] broken 200 times, the run went on (--tolerate); first: ") {
+		t.Fatalf("tolerant: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	page := filepath.Join(t.TempDir(), "report.html")
+	if code, out, errb := runCLI(context.Background(), "report", dir, "-o", page); code != exitOK {
+		t.Fatalf("report: exit %d\n%s\n%s", code, out, errb)
+	}
+	html, err := os.ReadFile(page)
+	if err != nil || !strings.Contains(string(html), "Tolerated breaches") {
+		t.Errorf("report.html: %v, tolerated breaches shown: %v", err, strings.Contains(string(html), "Tolerated breaches"))
+	}
+	code, _, stderr = loadCLI(context.Background(), "--tolerate", "MQTT-3.3.1-4", "--out", t.TempDir())
+	if first, _, _ := strings.Cut(stderr, "\n"); code != exitUsage || !strings.Contains(first, `"MQTT-3.3.1-4" cannot be tolerated`) {
+		t.Errorf("exit %d: %s", code, stderr)
 	}
 }
