@@ -3,7 +3,7 @@ GO       ?= go
 FUZZTIME ?= 30s
 PKGS     := ./...
 
-.PHONY: test brokers brokers-conform brokers-tools tidy-check fmt-check vet unit conform-mosquitto conform-mosquitto-tls conform-websocket fuzz-mosquitto load-mosquitto faults-mosquitto build bench bench-load fuzz clean
+.PHONY: test brokers brokers-conform brokers-tools tidy-check fmt-check vet unit conform-mosquitto conform-mosquitto-tls conform-websocket fuzz-mosquitto load-mosquitto churn-mosquitto faults-mosquitto build bench bench-load fuzz clean
 
 test: tidy-check fmt-check vet unit brokers
 
@@ -20,6 +20,7 @@ brokers-tools:
 	./scripts/conform-websocket.sh
 	./scripts/fuzz-mosquitto.sh
 	./scripts/load-mosquitto.sh
+	./scripts/churn-mosquitto.sh
 	./scripts/faults-mosquitto.sh
 
 # go.mod and go.sum say exactly what the code imports: no missing or
@@ -71,9 +72,18 @@ fuzz-mosquitto:
 	./scripts/fuzz-mosquitto.sh
 
 # The load generator at MQTT 5.0 against mosquitto: clean point-to-point
-# runs at QoS 0/1/2 with properties on every message, reason codes counted.
+# runs at QoS 0/1/2 with properties on every message, reason codes counted
+# and scraped from /metrics while publishing, a short --find-max, shared
+# subscriptions and request/response.
 load-mosquitto:
 	./scripts/load-mosquitto.sh
+
+# The load generator's churn at MQTT 5.0 against mosquitto: flapping
+# subscribers, an offline backlog within and beyond its queue limit (from
+# profiles/mosquitto-2.0.yaml), a will storm, retained fleets, payload
+# templates. About a minute.
+churn-mosquitto:
+	./scripts/churn-mosquitto.sh
 
 # The fault tools against mosquitto with persistence: a clean restart
 # loses nothing acknowledged, kill -9 loses the unsaved sessions and

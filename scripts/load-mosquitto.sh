@@ -8,7 +8,9 @@
 # mosquitto's CONNACK (Receive Maximum 20 by default, so 20 is each
 # publisher's window), bytes saved by topic aliases, and PUBACK 0x10 for
 # the QoS 1 messages nobody subscribed to (mosquitto 2.0.11 answers QoS 2
-# ones with PUBREC 0x00: 0x10 is a MAY, §3.5.2.1). Then shared
+# ones with PUBREC 0x00: 0x10 is a MAY, §3.5.2.1), scraped from
+# --metrics-addr while the run goes; a short --find-max (three steps from
+# 1,000 msg/s, each a verified run, all clean). Then shared
 # subscriptions: 4 groups × 5 members of 10 publishers at QoS 1, at 5.0
 # and at 3.1.1 (mosquitto takes $share/ at both), each group judged as one
 # consumer (every message to exactly one member), and request/response
@@ -29,8 +31,34 @@ for qos in 0 1 2; do
     --topic 'bench/{p}' --qos "$qos" --rate 2000 --duration 3s --drain 5s --max-lag 0 --quiet \
     --out "$out/p2p-qos$qos" >/dev/null
 done
+# Publishers nobody hears, scraped while they run (--metrics-addr): the
+# PUBACK 0x10 counts must show on /metrics before the run ends.
+mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 bin/mqttbench load --broker "tcp://127.0.0.1:$port" --protocol 5 --publishers 2 --subscribers 0 \
-  --qos 1 --rate 200 --duration 1s --max-lag 0 --quiet --out "$out/nobody-qos1" >/dev/null
+  --qos 1 --rate 200 --duration 4s --max-lag 0 --quiet --out "$out/nobody-qos1" \
+  --metrics-addr "127.0.0.1:$mport" >/dev/null &
+lpid=$!
+scraped=""
+for _ in $(seq 1 100); do
+  sleep 0.1
+  body=$(curl -sf "http://127.0.0.1:$mport/metrics" || true)
+  if grep -q '^mqttbench_phase{phase="publish"} 1' <<<"$body" &&
+     grep -q '^mqttbench_reason_codes_total{code="0x10".*packet="PUBACK"} [1-9]' <<<"$body"; then
+    scraped=$(grep '^mqttbench_reason_codes_total{' <<<"$body")
+    break
+  fi
+done
+wait "$lpid"
+if [ -z "$scraped" ]; then
+  echo "load-mosquitto: no PUBACK 0x10 on /metrics while publishing" >&2
+  exit 1
+fi
+echo "load-mosquitto: scraped while publishing: $scraped" >&2
+# The knee, a short --find-max: three clean steps from 1,000 msg/s at QoS
+# 1, 10 -> 10; each step is a verified run and knee.json holds them.
+bin/mqttbench load --broker "tcp://127.0.0.1:$port" --protocol 5 --publishers 10 --subscribers 10 \
+  --topic 'bench/{p}' --qos 1 --duration 1s --drain 3s --find-max --find-max-start 1000 --find-max-steps 3 \
+  --slo 'e2e.p99<500ms' --quiet --out "$out/knee" >/dev/null
 for proto in 5 3.1.1; do
   bin/mqttbench load --broker "tcp://127.0.0.1:$port" --protocol "$proto" --publishers 10 --subscribers 20 \
     --shared-group g0,g1,g2,g3 --topic 'bench/{p}' --filter 'bench/+' --qos 1 --rate 2000 --duration 3s \
@@ -75,6 +103,11 @@ for proto in ("5", "3.1.1"):
         sys.exit(f"load-mosquitto: shared groups at {proto}: sent {sent}, groups {groups}, violations {s.get('violations')}")
     spread = ", ".join(f"{g['name']} {g['min']}/{g['mean']:.0f}/{g['max']} cv {g['cv']:.3f}" for g in groups)
     print(f"load-mosquitto: shared groups at {proto}: {sent} messages once per group; per member min/mean/max: {spread}", file=sys.stderr)
+k = json.load(open(os.path.join(out, "knee", "knee.json")))
+steps = k["steps"]
+if len(steps) != 3 or not all(s["clean"] for s in steps) or k["answer"]["rate"] < 4000:
+    sys.exit(f"load-mosquitto: --find-max: steps {[(s['offered_rate'], s['clean'], s.get('why_unclean')) for s in steps]}, answer {k['answer']}")
+print(f"load-mosquitto: --find-max: {k['answer']['text']}", file=sys.stderr)
 s = load("reqresp")
 r = s.get("request_response") or {}
 if not r or r["requests"] == 0 or r["answered"] != r["requests"] or s.get("violations"):
