@@ -589,6 +589,12 @@ func (a *attack) publishPhase(ctx context.Context, ph *phases) bool {
 		return sleepCtx(ctx, a.sc.Duration)
 	}
 	ph.offered = a.runSenders(ctx, ph.pubStart)
+	// The senders are done at their last send, which at a few messages
+	// a second can be long before the phase's end: the phase lasts its
+	// Duration all the same, so rates over it mean what they say.
+	if !sleepCtx(ctx, time.Until(ph.pubStart.Add(a.sc.Duration))) {
+		return false
+	}
 	ph.receivedAtEnd = a.counters.Received.Load()
 	return ctx.Err() == nil
 }

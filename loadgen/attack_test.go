@@ -398,3 +398,16 @@ func TestGrantedQoSDecides(t *testing.T) {
 		t.Errorf("verification rows %+v: want QoS 1, as granted", l.Verify)
 	}
 }
+
+// At a few messages a second the last send comes long before the end of
+// the publish phase; the phase lasts its duration all the same, so the
+// rates over it are the offered ones, not one message over microseconds.
+func TestPublishPhaseLastsItsDuration(t *testing.T) {
+	sc := quick(1, 1, 1, "slow")
+	sc.Rate, sc.Duration = 2, time.Second
+	l := run(t, sc, Options{})
+	m := l.Messages
+	if m.Sent != 2 || m.PublishSec < 0.95 || m.SentRate > 2.5 || m.ReceivedRate > 2.5 {
+		t.Fatalf("sent %d in %.3fs: %.1f/s sent, %.1f/s received; want 2 over about a second", m.Sent, m.PublishSec, m.SentRate, m.ReceivedRate)
+	}
+}
