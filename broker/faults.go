@@ -40,6 +40,9 @@ type Faults struct {
 	AliasBeyondMaximum   bool // give topics aliases past the client's Topic Alias Maximum
 	BareCloses           bool // close 5.0 connections without the DISCONNECT that says why (a SHOULD)
 	AckGrantedQoS        bool // acknowledge a 5.0 QoS 1 PUBLISH with PUBACK 0x01, the granted-QoS code (mochi-mqtt 2.7.9's way)
+	ReusePacketIDs       bool // give a new QoS 1/2 delivery the identifier of the oldest one still unacknowledged
+	ReverseResend        bool // on a resumed session, re-send the unacknowledged PUBLISH packets newest first
+	RepublishReleased    bool // on a resumed session, re-send a QoS 2 PUBLISH already released by PUBREL instead of the PUBREL
 
 	// PanicTopic, when set, makes the reader panic on a PUBLISH to this
 	// topic name. It is for the broker's own tests, which prove that a
@@ -78,6 +81,9 @@ var faultNames = map[string]func(*Faults){
 	"alias-beyond-maximum":   func(f *Faults) { f.AliasBeyondMaximum = true },
 	"bare-closes":            func(f *Faults) { f.BareCloses = true },
 	"ack-granted-qos":        func(f *Faults) { f.AckGrantedQoS = true },
+	"reuse-packet-ids":       func(f *Faults) { f.ReusePacketIDs = true },
+	"reverse-resend":         func(f *Faults) { f.ReverseResend = true },
+	"republish-released":     func(f *Faults) { f.RepublishReleased = true },
 }
 
 // FaultNames lists the faults by name.

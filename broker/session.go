@@ -148,6 +148,9 @@ func (s *session) sendNow(d delivery, now time.Time) {
 
 // allocID returns a packet identifier not in flight (MQTT-2.3.1-2).
 func (s *session) allocID() uint16 {
+	if s.srv.opts.Faults.ReusePacketIDs && len(s.inflight) > 0 {
+		return s.inflight[0].id
+	}
 	for {
 		s.nextID++
 		if s.nextID == 0 {
@@ -219,8 +222,13 @@ func (s *session) resume() {
 		slices.Reverse(s.queued)
 	}
 	now := time.Now()
-	for _, o := range s.inflight {
-		if o.released {
+	resend := s.inflight
+	if s.srv.opts.Faults.ReverseResend {
+		resend = slices.Clone(resend)
+		slices.Reverse(resend)
+	}
+	for _, o := range resend {
+		if o.released && !s.srv.opts.Faults.RepublishReleased {
 			s.conn.sendDurable(&packetgen.Pubrel{PacketID: o.id})
 		} else {
 			s.conn.sendDurable(o.publishPacket(o.id, !s.srv.opts.Faults.NoDupOnResend, s.conn.v5, now))

@@ -66,6 +66,12 @@ var faultCatches = []struct {
 	{"accept-second-connect", "connect", []string{"MQTT-3.1.0-2", "MQTT-3.2.0-2"}, "5", nil},
 	{"downgrade-to-qos0", "qos1 || qos2", []string{"MQTT-3.8.4-8", "MQTT-4.3.2-2", "MQTT-4.3.3-2"}, "5", nil},
 	{"ack-granted-qos", "qos1", []string{"MQTT-3.4.2-1"}, "5", nil},
+	// Identifiers, resend order and what follows PUBREL, both versions.
+	{"reuse-packet-ids", "qos1 || qos2", []string{"MQTT-4.3.2-1", "MQTT-4.3.3-1"}, "", nil},
+	{"reuse-packet-ids", "qos1 || qos2", []string{"MQTT-4.3.2-1", "MQTT-4.3.3-1"}, "5", nil},
+	{"reverse-resend", "ordering", []string{"MQTT-4.6.0-1"}, "", nil},
+	{"republish-released", "qos2 && session", []string{"MQTT-4.3.3-1"}, "", nil},
+	{"republish-released", "qos2 && session", []string{"MQTT-4.3.3-6"}, "5", nil},
 	// A broker that uses topic aliases, and uses one past the client's
 	// Topic Alias Maximum.
 	{"alias-beyond-maximum", "topic-alias", []string{"MQTT-3.3.2-11", "MQTT-3.1.2-26"}, "5", []string{"-broker-lacks", "outbound-aliases"}},
