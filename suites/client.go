@@ -162,10 +162,7 @@ func (c *Client) SubscribePacket(sp *packetgen.Subscribe) []packetgen.ReasonCode
 		case *packetgen.Publish:
 			c.held = append(c.held, p)
 		default:
-			if isAnswer(p) {
-				c.w.stepFailed(ruleSuback, "expected %s at %s; got %s", want, c.Name, packetgen.Format(p))
-			}
-			c.w.Failf("expected %s at %s; got %s", want, c.Name, packetgen.Format(p))
+			c.wrongAnswer(ruleSuback, want, p)
 		}
 	}
 	c.w.answered("SUBACK", since)

@@ -151,23 +151,13 @@ func pqPubrels(c *Client, n int) []*packetgen.Pubrel {
 	var rels []*packetgen.Pubrel
 	for len(rels) < n {
 		want := fmt.Sprintf("%d more PUBREL", n-len(rels))
-		p, err := c.Recv(c.w.cfg.Timeout)
-		switch {
-		case errors.Is(err, wire.ErrTimeout):
-			c.w.noAnswer("PUBREL", want, c.Name)
-		case err != nil:
-			c.w.Failf("expected %s at %s; got %s", want, c.Name, describeErr(err))
-		}
-		switch p := p.(type) {
+		switch p := c.recvAnswer("PUBREL", time.Now(), want).(type) {
 		case *packetgen.Pubrel:
 			rels = append(rels, p)
 		case *packetgen.Publish:
 			c.held = append(c.held, p)
 		default:
-			if isAnswer(p) {
-				c.w.stepFailed(rulePubrel, "expected %s at %s; got %s", want, c.Name, packetgen.Format(p))
-			}
-			c.w.Failf("expected %s at %s; got %s", want, c.Name, packetgen.Format(p))
+			c.wrongAnswer(rulePubrel, want, p)
 		}
 	}
 	return rels

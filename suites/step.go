@@ -234,11 +234,18 @@ func expectAnswer[T packetgen.Packet](c *Client, since time.Time, rules []string
 	}
 	t, ok := p.(T)
 	if !ok {
-		if isAnswer(p) {
-			c.w.stepFailed(rules, "expected %s at %s; got %s", expected, c.Name, packetgen.Format(p))
-		}
-		c.w.Failf("expected %s at %s; got %s", expected, c.Name, packetgen.Format(p))
+		c.wrongAnswer(rules, expected, p)
 	}
 	c.w.answered(packet, since)
 	return t
+}
+
+// wrongAnswer fails the spec on p, which came in place of the answer
+// expected: another answer in its place breaks rules, anything else is
+// the spec's failure.
+func (c *Client) wrongAnswer(rules []string, expected string, p packetgen.Packet) {
+	if isAnswer(p) {
+		c.w.stepFailed(rules, "expected %s at %s; got %s", expected, c.Name, packetgen.Format(p))
+	}
+	c.w.Failf("expected %s at %s; got %s", expected, c.Name, packetgen.Format(p))
 }

@@ -126,10 +126,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		switch f.Name {
 		case "broker":
 			sc.Brokers = nil
-			for _, u := range strings.Split(*brokers, ",") {
-				if u = strings.TrimSpace(u); u != "" && *brokers != "inproc" {
-					sc.Brokers = append(sc.Brokers, u)
-				}
+			if *brokers != "inproc" {
+				sc.Brokers = commaList(*brokers)
 			}
 		case "connections":
 			sc.Connections = *connections
@@ -181,12 +179,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		case "seed":
 			sc.Seed = *seed
 		case "tolerate":
-			sc.Tolerate = nil
-			for _, id := range strings.Split(*tolerate, ",") {
-				if id = strings.TrimSpace(id); id != "" {
-					sc.Tolerate = append(sc.Tolerate, id)
-				}
-			}
+			sc.Tolerate = commaList(*tolerate)
 		default:
 			if err := v5Flags.apply(f.Name, &sc); err != nil {
 				flagErr = err
@@ -461,4 +454,16 @@ func micros(v int64) string {
 		return fmt.Sprintf("%.1fms", float64(v)/1000)
 	}
 	return fmt.Sprintf("%dµs", v)
+}
+
+// commaList is a comma-separated flag's items, trimmed, empty ones left
+// out.
+func commaList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
